@@ -1,0 +1,3 @@
+"""molvae: molecular generation with variational autoencoders."""
+
+__version__ = "0.1.0"

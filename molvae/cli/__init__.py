@@ -1,0 +1,1 @@
+"""The ``molvae`` command: thin typer wrappers, one library call per subcommand."""

@@ -1,0 +1,18 @@
+"""Entry point of the ``molvae`` command; each sub-app lives in its own module."""
+
+import typer
+
+from molvae.cli import data as data_cli
+from molvae.cli import images as images_cli
+
+app = typer.Typer(
+    name="molvae",
+    help="Variational autoencoders for molecules and images.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(data_cli.app, name="data")
+app.add_typer(images_cli.app, name="images")
+
+if __name__ == "__main__":
+    app()

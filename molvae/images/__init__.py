@@ -1,0 +1,1 @@
+"""Image datasets: IDX and image-folder readers, and the Fashion-MNIST source."""

@@ -1,0 +1,115 @@
+"""The shared VAE: MLP encoder → (μ, log σ²), reparameterization, MLP decoder → logits.
+
+Conditioning (CVAE) is a condition vector concatenated at the encoder input and at the
+decoder input; with ``condition_dim == 0`` the same class is a plain VAE, so variants
+differ only in their config and objective, never in duplicated network code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from molvae.models.config import VAEConfig
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+    "tanh": nn.Tanh,
+    "leaky_relu": nn.LeakyReLU,
+}
+
+
+def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, activation: str, dropout: float) -> nn.Sequential:
+    """Linear layers with activation (and dropout) between them, none after the last."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for h in hidden:
+        layers += [nn.Linear(width, h), _ACTIVATIONS[activation]()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+@dataclass
+class VAEOutput:
+    """What one forward pass produces; ``logits`` are the decoder's raw outputs."""
+
+    logits: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    z: torch.Tensor
+
+
+class VAE(nn.Module):
+    """A VAE (or CVAE, when ``config.condition_dim > 0``) of the shared core."""
+
+    def __init__(self, config: VAEConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.latent_dim = config.latent_dim
+        self.condition_dim = config.condition_dim
+        act, drop = config.activation, config.dropout
+        self.encoder = mlp(config.input_dim + self.condition_dim, config.hidden_dims,
+                           2 * self.latent_dim, act, drop)
+        self.decoder = mlp(self.latent_dim + self.condition_dim, tuple(reversed(config.hidden_dims)),
+                           config.input_dim, act, drop)
+
+    def _join(self, t: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        if self.condition_dim == 0:
+            if condition is not None:
+                raise ValueError("this model is unconditional; do not pass a condition")
+            return t
+        if condition is None:
+            raise ValueError(f"this model needs a condition of width {self.condition_dim}")
+        condition = condition.to(t)
+        if condition.dim() == 1:
+            condition = condition.expand(t.shape[0], -1)
+        if condition.shape != (t.shape[0], self.condition_dim):
+            raise ValueError(f"condition must have shape ({t.shape[0]}, {self.condition_dim}), "
+                             f"got {tuple(condition.shape)}")
+        return torch.cat([t, condition], dim=1)
+
+    def encode(self, x: torch.Tensor,
+               condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (μ, log σ²) of q(z | x, c), each of shape (n, latent_dim)."""
+        mu, logvar = self.encoder(self._join(x, condition)).chunk(2, dim=1)
+        return mu, logvar
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = μ + σ·ε with ε ~ N(0, I), differentiable in μ and log σ²."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + eps * torch.exp(0.5 * logvar)
+
+    def decode(self, z: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder logits (Bernoulli) or means (Gaussian), shape (n, input_dim)."""
+        return self.decoder(self._join(z, condition))
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None = None) -> VAEOutput:
+        mu, logvar = self.encode(x, condition)
+        z = self.reparameterize(mu, logvar)
+        return VAEOutput(self.decode(z, condition), mu, logvar, z)
+
+    def mean_output(self, logits: torch.Tensor) -> torch.Tensor:
+        """The decoder's expected value: probabilities for Bernoulli, means for Gaussian."""
+        if self.config.objective.likelihood == "bernoulli":
+            return torch.sigmoid(logits)
+        return logits
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, condition: torch.Tensor | None = None,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decode ``n`` draws from the prior N(0, temperature² I) to expected outputs."""
+        if n < 0 or temperature < 0:
+            raise ValueError("n and temperature must be non-negative")
+        device = next(self.parameters()).device
+        z = torch.randn((n, self.latent_dim), generator=generator, device=device) * temperature
+        return self.mean_output(self.decode(z, condition))

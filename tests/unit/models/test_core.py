@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from molvae.models import VAE, VAEConfig
+
+
+def make(condition_dim=0, **kwargs):
+    kind = "cvae" if condition_dim else "vae"
+    return VAE(VAEConfig(input_dim=12, latent_dim=3, hidden_dims=(8, 6), kind=kind,
+                         condition_dim=condition_dim, **kwargs))
+
+
+def test_shapes_and_latent_dim():
+    model = make()
+    assert model.latent_dim == 3
+    x = torch.rand(5, 12)
+    mu, logvar = model.encode(x)
+    assert mu.shape == logvar.shape == (5, 3)
+    out = model(x)
+    assert out.logits.shape == (5, 12) and out.z.shape == (5, 3)
+    assert model.sample(7).shape == (7, 12)
+
+
+def test_architecture_mirrors_hidden_widths():
+    model = make()
+    widths = [(m.in_features, m.out_features) for m in model.encoder if isinstance(m, torch.nn.Linear)]
+    assert widths == [(12, 8), (8, 6), (6, 6)]
+    widths = [(m.in_features, m.out_features) for m in model.decoder if isinstance(m, torch.nn.Linear)]
+    assert widths == [(3, 6), (6, 8), (8, 12)]
+
+
+def test_decoder_outputs_logits_and_samples_are_probabilities():
+    model = make()
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.fill_(5.0)
+    logits = model.decode(torch.ones(2, 3))
+    assert (logits > 1).all()  # raw, unsquashed
+    samples = model.sample(4)
+    assert ((samples >= 0) & (samples <= 1)).all()
+
+
+def test_gaussian_model_samples_are_means():
+    model = make(objective={"likelihood": "gaussian"})
+    z = torch.randn(3, 3)
+    assert torch.equal(model.mean_output(model.decode(z)), model.decode(z))
+
+
+def test_reparameterize_is_mu_plus_sigma_eps():
+    mu, logvar = torch.tensor([[1.0, -2.0]]), torch.log(torch.tensor([[4.0, 0.25]]))
+    gen = torch.Generator().manual_seed(3)
+    eps = torch.randn((1, 2), generator=torch.Generator().manual_seed(3))
+    z = VAE.reparameterize(mu, logvar, gen)
+    assert torch.allclose(z, mu + eps * torch.tensor([[2.0, 0.5]]))
+
+
+def test_temperature_zero_decodes_the_origin():
+    model = make()
+    origin = model.mean_output(model.decode(torch.zeros(3, 3)))
+    assert torch.allclose(model.sample(3, temperature=0.0), origin)
+
+
+def test_condition_is_concatenated_and_checked():
+    model = make(condition_dim=2)
+    assert model.encoder[0].in_features == 14 and model.decoder[0].in_features == 5
+    x = torch.rand(4, 12)
+    c = torch.tensor([[1.0, 0.0]] * 4)
+    assert model(x, c).logits.shape == (4, 12)
+    assert model.sample(3, condition=torch.tensor([0.0, 1.0])).shape == (3, 12)
+    with pytest.raises(ValueError, match="needs a condition"):
+        model(x)
+    with pytest.raises(ValueError, match="shape"):
+        model(x, torch.ones(4, 3))
+    with pytest.raises(ValueError, match="unconditional"):
+        make()(x, c)

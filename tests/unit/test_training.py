@@ -1,0 +1,121 @@
+import math
+
+import pytest
+import torch
+
+from molvae.checkpoints import load_checkpoint
+from molvae.models import VAE, ObjectiveConfig, VAEConfig, load_model
+from molvae.objectives import beta_at
+from molvae.training import Callback, NonFiniteLossError, TrainConfig, Trainer, TrainingData
+
+
+def toy_data(n=96, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    prototypes = (torch.rand(3, 16, generator=gen) > 0.5).float()
+    labels = torch.randint(0, 3, (n,), generator=gen)
+    flips = torch.rand(n, 16, generator=gen) < 0.05
+    x = (prototypes[labels] + flips.float()) % 2
+    return TrainingData((x * 255).to(torch.uint8), transform=lambda b: b.float() / 255)
+
+
+def model(seed=0, **objective):
+    torch.manual_seed(seed)
+    return VAE(VAEConfig(input_dim=16, latent_dim=2, hidden_dims=(12,), dropout=0.2,
+                         objective=ObjectiveConfig(**objective)))
+
+
+def config(**kwargs):
+    return TrainConfig(**{"epochs": 3, "batch_size": 16, "device": "cpu", "progress": False,
+                          "patience": None, **kwargs})
+
+
+def test_training_lowers_the_loss_and_writes_the_model_folder(tmp_path):
+    result = Trainer(model(), config(epochs=8, lr=1e-2), tmp_path).fit(toy_data(), toy_data(seed=1))
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0]
+    assert {"config.json", "weights.pt", "checkpoint.pt"} <= {p.name for p in tmp_path.iterdir()}
+    assert load_model(tmp_path).config.latent_dim == 2
+
+
+def test_schedules_advance_only_on_training_steps(tmp_path):
+    trainer = Trainer(model(beta=2.0, warmup_steps=20), config(epochs=2), tmp_path)
+    # A validation set 10x the training set must not move the step or β.
+    result = trainer.fit(toy_data(n=32), toy_data(n=320, seed=1))
+    assert [h["step"] for h in result.history] == [2, 4]
+    assert [h["beta"] for h in result.history] == [beta_at(trainer.model.config.objective, s)
+                                                   for s in (2, 4)] == [0.2, 0.4]
+    assert load_checkpoint(tmp_path).step == 4
+
+
+class Interrupt(Callback):
+    def __init__(self, at_epoch):
+        self.at_epoch = at_epoch
+
+    def on_epoch_end(self, epoch, metrics):
+        if epoch == self.at_epoch:
+            raise KeyboardInterrupt
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    full = Trainer(model(), config(), tmp_path / "full").fit(toy_data(), toy_data(seed=1))
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(model(), config(), tmp_path / "cut", [Interrupt(1)]).fit(toy_data(), toy_data(seed=1))
+    assert load_checkpoint(tmp_path / "cut").epoch == 1
+    # A different initialization proves the weights come from the checkpoint.
+    resumed = Trainer(model(seed=99), config(), tmp_path / "cut").fit(toy_data(), toy_data(seed=1),
+                                                                      resume=True)
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+    assert (resumed.resumed_from_epoch, resumed.epochs_this_fit) == (1, 2)
+    a, b = load_model(tmp_path / "full").state_dict(), load_model(tmp_path / "cut").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_a_different_model(tmp_path):
+    Trainer(model(), config(epochs=1), tmp_path).fit(toy_data())
+    other = VAE(VAEConfig(input_dim=16, latent_dim=3, hidden_dims=(12,)))
+    with pytest.raises(ValueError, match="different model config"):
+        Trainer(other, config(), tmp_path).fit(toy_data(), resume=True)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        Trainer(model(), config(), tmp_path / "empty").fit(toy_data(), resume=True)
+
+
+class Poison(Callback):
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def on_epoch_end(self, epoch, metrics):
+        with torch.no_grad():
+            self.trainer.model.encoder[0].weight.fill_(float("nan"))
+
+
+def test_nan_guard_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = Trainer(model(), config(), tmp_path)
+    trainer.callbacks.append(Poison(trainer))
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 6.*checkpoint"):
+        trainer.fit(toy_data(), toy_data(seed=1))
+    state = load_checkpoint(tmp_path)
+    assert state.epoch == 1
+    assert all(torch.isfinite(v).all() for v in state.model.values())
+
+
+def test_early_stopping_waits_for_the_schedule_and_keeps_the_best_epoch(tmp_path):
+    # min_delta so large that no epoch counts as an improvement after the first armed one.
+    trainer = Trainer(model(warmup_steps=12), config(epochs=10, patience=2, min_delta=1e9), tmp_path)
+    result = trainer.fit(toy_data(), toy_data(seed=1))
+    # 6 steps per epoch: the schedule ends after epoch 2, which becomes the best; 2 more epochs.
+    assert result.stopped_early and result.best_epoch == 2 and len(result.history) == 4
+    state = load_checkpoint(tmp_path)
+    saved = load_model(tmp_path).state_dict()
+    assert all(torch.equal(saved[k], state.best_model[k]) for k in saved)
+
+
+def test_seeded_runs_are_deterministic(tmp_path):
+    a = Trainer(model(), config(epochs=2), tmp_path / "a").fit(toy_data(), toy_data(seed=1))
+    b = Trainer(model(), config(epochs=2), tmp_path / "b").fit(toy_data(), toy_data(seed=1))
+    assert [h["val_loss"] for h in a.history] == [h["val_loss"] for h in b.history]
+    assert all(math.isfinite(h["val_neg_elbo"]) for h in a.history)
+
+
+def test_conditions_must_match_inputs():
+    with pytest.raises(ValueError, match="conditions for"):
+        TrainingData(torch.zeros(3, 2), torch.zeros(2, 1))
