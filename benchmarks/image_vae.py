@@ -39,6 +39,9 @@ from molvae.models.core import mlp
 from molvae.objectives import kl_standard_normal
 from molvae.training import TrainConfig
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import print_table
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PICTURES = ROOT / "docs" / "images"
@@ -88,7 +91,6 @@ def speed(data: Path, epochs: int = 2) -> dict:
         ours = _train(data, Path(tmp) / "ours", epochs, progress=True, iwae_k=0)
         rows["molvae Trainer"] = {"seconds_per_epoch": ours["seconds_per_epoch"],
                                   "test_neg_elbo_nats": ours["test_neg_elbo_nats"]}
-        sys.path.insert(0, str(ROOT / "benchmarks"))
         from pythae_baseline import load_fashion_mnist, run_pythae
 
         train_x, eval_x, test_x = load_fashion_mnist(data)
@@ -97,11 +99,10 @@ def speed(data: Path, epochs: int = 2) -> dict:
     pythae_s = rows["pythae 0.1.2 TrainingPipeline"]["seconds_per_epoch"]
     for row in rows.values():
         row["ratio_to_pythae"] = row["seconds_per_epoch"] / pythae_s
-    print(f"\n### Training speed, {epochs} epochs, latent 20, batch 128\n")
-    print("| loop | s/epoch | × pythae | test −ELBO (nats) |\n|---|---|---|---|")
-    for name, r in rows.items():
-        print(f"| {name} | {r['seconds_per_epoch']:.2f} | {r['ratio_to_pythae']:.3f} | "
-              f"{r['test_neg_elbo_nats']:.1f} |")
+    print_table(f"Training speed, {epochs} epochs, latent 20, batch 128",
+                ["loop", "s/epoch", "× pythae", "test −ELBO (nats)"],
+                [[name, f"{r['seconds_per_epoch']:.2f}", f"{r['ratio_to_pythae']:.3f}",
+                  f"{r['test_neg_elbo_nats']:.1f}"] for name, r in rows.items()])
     return rows
 
 
@@ -160,12 +161,10 @@ def cvae(data: Path, epochs: int = 20, per_class: int = 1000) -> dict:
             per[name] = float((clf(samples).argmax(1) == c).float().mean())
     figures.sample_figure(model, PICTURES / "cvae_samples.png", n=100)
     agreement = float(np.mean(list(per.values())))
-    print(f"\n### CVAE control, {epochs} epochs, {per_class} samples per class\n")
-    print(f"classifier accuracy on real test images: {accuracy:.3f}; agreement on CVAE samples: "
-          f"{agreement:.3f}\n")
-    print("| class | agreement |\n|---|---|")
-    for name, value in per.items():
-        print(f"| {name} | {value:.3f} |")
+    print_table(f"CVAE control, {epochs} epochs, {per_class} samples per class",
+                ["class", "agreement"], [[name, f"{value:.3f}"] for name, value in per.items()])
+    print(f"\nclassifier accuracy on real test images: {accuracy:.3f}; agreement on CVAE samples: "
+          f"{agreement:.3f}")
     return {"classifier_test_accuracy": float(accuracy), "agreement": agreement, "per_class": per,
             "test_neg_elbo_nats": metrics["test_neg_elbo_nats"]}
 
@@ -179,11 +178,9 @@ def anomaly(data: Path, epochs: int = 10) -> dict:
             report = figures.anomaly_report(load_model(Path(tmp) / str(c)), test, Path(tmp) / f"{c}.csv")
             rows[name] = report["auroc_excluded_class"]
             print(f"held out {name}: AUROC {rows[name]:.3f}", flush=True)
-    print(f"\n### Anomaly: train without one class ({epochs} epochs), score the test set by −ELBO\n")
-    print("| held-out class | AUROC |\n|---|---|")
-    for name, value in rows.items():
-        print(f"| {name} | {value:.3f} |")
-    print(f"| mean | {np.mean(list(rows.values())):.3f} |")
+    table = [[name, f"{value:.3f}"] for name, value in rows.items()]
+    print_table(f"Anomaly: train without one class ({epochs} epochs), score the test set by −ELBO",
+                ["held-out class", "AUROC"], [*table, ["mean", f"{np.mean(list(rows.values())):.3f}"]])
     return rows
 
 
@@ -197,11 +194,10 @@ def beta(data: Path, epochs: int = 20) -> dict:
             m = _train(data, Path(tmp) / str(i), epochs, kind=kind, iwae_k=0, **kwargs)
             rows[name] = {k: m[k] for k in ("test_recon_nats", "test_kl_nats", "test_neg_elbo_nats",
                                             "active_units")}
-    print(f"\n### β-VAE and capacity, {epochs} epochs (test set, nats/image)\n")
-    print("| run | reconstruction | KL | −ELBO | active units |\n|---|---|---|---|---|")
-    for name, r in rows.items():
-        print(f"| {name} | {r['test_recon_nats']:.1f} | {r['test_kl_nats']:.1f} | "
-              f"{r['test_neg_elbo_nats']:.1f} | {r['active_units']} |")
+    print_table(f"β-VAE and capacity, {epochs} epochs (test set, nats/image)",
+                ["run", "reconstruction", "KL", "−ELBO", "active units"],
+                [[name, f"{r['test_recon_nats']:.1f}", f"{r['test_kl_nats']:.1f}",
+                  f"{r['test_neg_elbo_nats']:.1f}", r["active_units"]] for name, r in rows.items()])
     return rows
 
 

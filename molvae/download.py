@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -189,3 +189,8 @@ def _stream(url: str, timeout: float) -> Iterator[bytes]:
         raise RuntimeError(f"download of {url} failed: {exc.reason}") from exc
     except (OSError, http.client.HTTPException) as exc:
         raise RuntimeError(f"download of {url} failed: {exc}") from exc
+
+
+def fetch_all(remotes: Sequence[RemoteFile], dest_dir: Path, *, base_url: str | None = None) -> list[Path]:
+    """:func:`fetch_file` for each of ``remotes``, in order."""
+    return [fetch_file(remote, dest_dir, base_url=base_url) for remote in remotes]

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from molvae.chem.moses import fetch_moses
 from molvae.cli.errors import exit_on
 from molvae.download import ChecksumError
 from molvae.images.fashion_mnist import fetch_fashion_mnist
@@ -22,10 +23,12 @@ class Dataset(str, Enum):
     """Datasets that ``molvae data fetch`` knows."""
 
     FASHION_MNIST = "fashion-mnist"
+    MOSES = "moses"
 
 
 _FETCHERS: dict[Dataset, Callable[..., list[Path]]] = {
     Dataset.FASHION_MNIST: fetch_fashion_mnist,
+    Dataset.MOSES: fetch_moses,
 }
 
 

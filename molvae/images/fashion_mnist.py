@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from molvae.download import RemoteFile, fetch_file
+from molvae.download import RemoteFile, fetch_all
 
 FASHION_MNIST_BASE_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
@@ -47,4 +47,4 @@ def fetch_fashion_mnist(dest: Path, *, base_url: str | None = None) -> list[Path
         The four files, train images and labels, then test images and labels.
     """
     # Reads the module-level tuple at call time, so tests can substitute small fixtures.
-    return [fetch_file(remote, dest, base_url=base_url) for remote in FASHION_MNIST_FILES]
+    return fetch_all(FASHION_MNIST_FILES, dest, base_url=base_url)

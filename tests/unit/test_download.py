@@ -1,9 +1,6 @@
-import functools
 import gzip
 import hashlib
-import http.server
 import socket
-import threading
 
 import numpy as np
 import pytest
@@ -13,46 +10,6 @@ import molvae.images.fashion_mnist as fashion_mnist
 from molvae.cli.data import app as data_app
 from molvae.download import ChecksumError, RemoteFile, fetch_file, sha256_file
 from molvae.images.idx import read_idx, write_idx
-
-
-class _Server:
-    """A local HTTP server over a folder, recording the paths requested."""
-
-    def __init__(self, root):
-        self.root = root
-        self.requests: list[str] = []
-        server = self
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append(self.path)
-                super().do_GET()
-
-            def log_message(self, format, *args):
-                pass
-
-        self._httpd = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), functools.partial(Handler, directory=str(root))
-        )
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-
-    def close(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
-
-
-@pytest.fixture
-def server(tmp_path):
-    root = tmp_path / "served"
-    root.mkdir()
-    srv = _Server(root)
-    yield srv
-    srv.close()
 
 
 @pytest.fixture

@@ -1,0 +1,1 @@
+"""Chemistry: ingest, standardization, fingerprints, properties and search."""

@@ -1,0 +1,51 @@
+"""Order-preserving parallel map over a stream, with bounded memory.
+
+``multiprocessing.Pool.imap`` drains its input iterator as fast as it can, which would
+read a multi-million-row file into the task queue; here at most ``max_pending`` items
+are in flight, so memory stays flat however long the stream is.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def default_workers() -> int:
+    """The CPUs this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int | None = None,
+                max_pending: int | None = None) -> Iterator[tuple[T, R]]:
+    """Yield ``(item, func(item))`` in input order, computing on ``workers`` processes.
+
+    ``workers <= 1`` runs in this process (same results, easier debugging). Worker
+    processes are spawned, not forked, so they start clean of any threads (torch,
+    progress bars) the parent holds; ``func`` must be importable at module level.
+    """
+    workers = default_workers() if workers is None else workers
+    if workers <= 1:
+        for item in items:
+            yield item, func(item)
+        return
+    max_pending = max_pending or 2 * workers
+    with multiprocessing.get_context("spawn").Pool(workers) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append((item, pool.apply_async(func, (item,))))
+            if len(pending) >= max_pending:
+                done_item, result = pending.popleft()
+                yield done_item, result.get()
+        while pending:
+            done_item, result = pending.popleft()
+            yield done_item, result.get()

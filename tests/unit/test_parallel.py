@@ -1,0 +1,36 @@
+import os
+
+from molvae.parallel import default_workers, ordered_map
+
+
+def square_with_pid(x):
+    return x * x, os.getpid()
+
+
+def test_results_keep_input_order_across_processes():
+    items = list(range(40))
+    results = list(ordered_map(square_with_pid, iter(items), workers=2, max_pending=3))
+    assert [item for item, _ in results] == items
+    assert [value for _, (value, _) in results] == [x * x for x in items]
+    assert all(pid != os.getpid() for _, (_, pid) in results)
+
+
+def test_one_worker_runs_in_process():
+    results = list(ordered_map(square_with_pid, range(5), workers=1))
+    assert [r[1][0] for r in results] == [0, 1, 4, 9, 16]
+    assert {pid for _, (_, pid) in results} == {os.getpid()}
+
+
+def test_bounded_pending_does_not_drain_the_input():
+    pulled = []
+
+    def stream():
+        for i in range(100):
+            pulled.append(i)
+            yield i
+
+    results = ordered_map(square_with_pid, stream(), workers=2, max_pending=4)
+    next(results)
+    assert len(pulled) <= 5
+    results.close()
+    assert default_workers() >= 1
