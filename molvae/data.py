@@ -13,7 +13,8 @@ A dataset folder holds
 from __future__ import annotations
 
 import json
-from functools import cached_property
+from collections.abc import Sequence
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from rdkit import Chem
 
 from molvae.chem.fingerprints import FingerprintSettings
-from molvae.chem.properties import PROPERTY_DTYPES
+from molvae.chem.properties import (
+    PROPERTY_DTYPES,
+    PROPERTY_LEVELS,
+    compute_properties_frame,
+    resolve_columns,
+)
+from molvae.download import sha256_file
+from molvae.io import atomic_path, write_json
+from molvae.parallel import ordered_map
 
 MOLECULES_FILE = "molecules.parquet"
 FINGERPRINTS_FILE = "fingerprints.npy"
@@ -47,7 +57,10 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / MANIFEST_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{folder} is not a molvae dataset: {MANIFEST_FILE} is missing")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
 
 
 class MoleculeDataset:
@@ -59,8 +72,7 @@ class MoleculeDataset:
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
         self.manifest = read_manifest(self.folder)
-        fp = self.manifest["fingerprints"]
-        self.fingerprint_settings = FingerprintSettings(fp["radius"], fp["n_bits"], fp["chirality"])
+        self.fingerprint_settings = FingerprintSettings.from_dict(self.manifest["fingerprints"])
 
     def __len__(self) -> int:
         return int(self.manifest["counts"]["accepted"])
@@ -80,3 +92,39 @@ class MoleculeDataset:
     @property
     def columns(self) -> list[str]:
         return list(self.manifest["columns"])
+
+    def ensure_properties(self, wanted: str | Sequence[str], workers: int | None = None,
+                          chunk_size: int = 5_000) -> list[str]:
+        """Compute the property columns the dataset lacks and cache them in it.
+
+        ``wanted`` is a level (``"basic"``, ``"full"``) or column names. The missing
+        columns are computed from the stored canonical SMILES (in parallel, in order) and
+        ``molecules.parquet`` and the manifest are rewritten atomically. Returns the
+        columns that were added (empty when nothing was missing).
+        """
+        if isinstance(wanted, str) and wanted not in PROPERTY_LEVELS:
+            wanted = [wanted]  # a single column name
+        names = resolve_columns(wanted)
+        missing = [c for c in names if c not in self.columns]
+        if not missing:
+            return []
+        table = pq.read_table(self.folder / MOLECULES_FILE)
+        smiles = table.column("smiles").to_pylist()
+        chunks = (smiles[i:i + chunk_size] for i in range(0, len(smiles), chunk_size))
+        work = partial(_properties_of_smiles, columns=tuple(missing))
+        frames = [frame for _, frame in ordered_map(work, chunks, workers)]
+        values = pd.concat(frames, ignore_index=True) if frames else compute_properties_frame([], missing)
+        schema = molecule_schema(missing)
+        for column in missing:
+            field = schema.field(column)
+            table = table.append_column(field, pa.array(values[column].tolist(), type=field.type))
+        with atomic_path(self.folder / MOLECULES_FILE) as tmp:
+            pq.write_table(table, tmp)
+        self.manifest["columns"] = [*self.columns, *missing]
+        self.manifest["files"][MOLECULES_FILE] = sha256_file(self.folder / MOLECULES_FILE)
+        write_json(self.folder / MANIFEST_FILE, self.manifest)
+        return missing
+
+
+def _properties_of_smiles(smiles: list[str], columns: tuple[str, ...]) -> pd.DataFrame:
+    return compute_properties_frame([Chem.MolFromSmiles(s) for s in smiles], columns)

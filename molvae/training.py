@@ -18,14 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from molvae.checkpoints import TrainingState, load_checkpoint, save_checkpoint
 from molvae.device import resolve_device
+from molvae.errors import NonFiniteLossError
 from molvae.models.config import VAEConfig
 from molvae.models.core import VAE
 from molvae.models.persistence import save_model
 from molvae.objectives import beta_at, capacity_at, elbo_loss, weighted_loss
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss; the last good checkpoint is kept."""
 
 
 def to_float(batch: torch.Tensor) -> torch.Tensor:
@@ -238,6 +235,9 @@ class Trainer:
         progress = self._progress()
         with progress or contextlib.nullcontext():
             while state.epoch < self.config.epochs:
+                if self._patience_out(state):
+                    stopped_early = True
+                    break
                 t0 = time.perf_counter()
                 metrics = self._train_epoch(train, state, shuffle, progress)
                 if val is not None:
@@ -253,10 +253,6 @@ class Trainer:
                     callback.on_epoch_end(state.epoch, metrics)
                 if progress is not None:
                     progress.console.log(_epoch_line(metrics))
-                patience = self.config.patience
-                if patience is not None and state.bad_epochs >= patience:
-                    stopped_early = True
-                    break
         if state.best_model is not None:
             self.model.load_state_dict(state.best_model)
         save_model(self.model, self.model_dir)
@@ -266,6 +262,10 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_fit_end(result)
         return result
+
+    def _patience_out(self, state: TrainingState) -> bool:
+        # Checked before each epoch, so a resumed run that had already stopped stays stopped.
+        return self.config.patience is not None and state.bad_epochs >= self.config.patience
 
     def _schedule(self, step: int) -> dict[str, float]:
         objective = self.model.config.objective

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,11 @@ class FingerprintSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FingerprintSettings:
+        """Read the settings back from a manifest or library record (extra keys ignored)."""
+        return cls(radius=data["radius"], n_bits=data["n_bits"], chirality=data["chirality"])
 
 
 @cache
@@ -67,7 +74,11 @@ def to_bitvect(packed_row: np.ndarray) -> DataStructs.ExplicitBitVect:
     return vect
 
 
-_BIT_MASKS = torch.tensor([0x80 >> i for i in range(8)], dtype=torch.uint8)
+@cache
+def _bit_masks(device: str) -> torch.Tensor:
+    import torch  # here, not at module level: ingest workers never need torch's ~300 MB
+
+    return torch.tensor([0x80 >> i for i in range(8)], dtype=torch.uint8, device=device)
 
 
 def unpack_bits(packed: torch.Tensor) -> torch.Tensor:
@@ -75,5 +86,5 @@ def unpack_bits(packed: torch.Tensor) -> torch.Tensor:
 
     This is the per-batch transform of fingerprint training: the dataset stays packed.
     """
-    masks = _BIT_MASKS.to(packed.device)
+    masks = _bit_masks(str(packed.device))
     return (packed.unsqueeze(-1) & masks).ne(0).reshape(packed.shape[0], -1).float()

@@ -175,7 +175,8 @@ _FORMULAS: dict[str, Callable[[_Calculator], object]] = {
 _CHUNK = 1000
 
 
-def _resolve_columns(level: str | Sequence[str]) -> tuple[str, ...]:
+def resolve_columns(level: str | Sequence[str]) -> tuple[str, ...]:
+    """The property columns of a level name, or the validated, de-duplicated column names given."""
     if isinstance(level, str):
         return property_columns(level)
     unknown = [name for name in level if name not in PROPERTY_DTYPES]
@@ -210,7 +211,7 @@ def compute_properties(mol: Chem.Mol, level: str | Sequence[str]) -> dict[str, o
     ValueError
         For an unknown level or column name, or a None molecule.
     """
-    columns = _resolve_columns(level)
+    columns = resolve_columns(level)
     if mol is None:
         raise ValueError("cannot compute properties of None (a SMILES that failed to parse?)")
     return _compute(mol, columns)
@@ -228,7 +229,7 @@ def compute_properties_frame(mols: Sequence[Chem.Mol], level: str | Sequence[str
     ValueError
         For an unknown level or column name, or a None molecule (its position is named).
     """
-    columns = _resolve_columns(level)
+    columns = resolve_columns(level)
     values: dict[str, list[Any]] = {name: [] for name in columns}
     for start in range(0, len(mols), _CHUNK):
         calculators = []

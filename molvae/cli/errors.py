@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from molvae.training import NonFiniteLossError
+from molvae.errors import NonFiniteLossError
 
 err_console = Console(stderr=True)
 

@@ -9,11 +9,9 @@ import typer
 from rich.console import Console
 
 from molvae.cli.errors import user_errors
-from molvae.device import resolve_device
-from molvae.images import figures
-from molvae.images.experiment import held_out_images, train_image_model
-from molvae.models import load_model
-from molvae.training import TrainConfig
+
+# torch-backed modules are imported inside the commands: `molvae` starts fast, and worker
+# processes that re-import the entry point (multiprocessing spawn) do not load torch.
 
 app = typer.Typer(help="Image VAE, CVAE and β-VAE on 28×28 images (IDX files or PNG folders).",
                   no_args_is_help=True)
@@ -29,11 +27,16 @@ Seed = typer.Option(0, "--seed")
 
 
 def _load(model_dir: Path, device: str):
+    from molvae.device import resolve_device
+    from molvae.models import load_model
+
     return load_model(model_dir, resolve_device(device))
 
 
 def _with_held_out(model_dir: Path, source: str, device: str):
     """The model and the held-out images it was evaluated on."""
+    from molvae.images.experiment import held_out_images
+
     model = _load(model_dir, device)
     return model, held_out_images(model.config, source)
 
@@ -72,6 +75,9 @@ def train(
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
     """Train, then write config.json, weights.pt, checkpoint.pt and metrics.json to OUT."""
+    from molvae.images.experiment import train_image_model
+    from molvae.training import TrainConfig
+
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience or None,
                          device=device, seed=seed, progress=progress)
     metrics = train_image_model(
@@ -90,6 +96,8 @@ def sample(model_dir: Path = ModelDir, out: Path = Out, n: int = typer.Option(64
            label: str | None = typer.Option(None, "--label", help="CVAE class (name or index)."),
            device: str = Device, seed: int = Seed) -> None:
     """Decode draws from the prior (a CVAE draws a row per class)."""
+    from molvae.images import figures
+
     _report(out, figures.sample_figure(_load(model_dir, device), out, n, temperature, label, seed))
 
 
@@ -100,6 +108,8 @@ def interpolate(model_dir: Path = ModelDir, source: str = Source, out: Path = Ou
                 method: str = typer.Option("lerp", "--method", help="lerp or slerp."),
                 device: str = Device, seed: int = Seed) -> None:
     """Paths between random pairs of held-out images."""
+    from molvae.images import figures
+
     model, images = _with_held_out(model_dir, source, device)
     _report(out, figures.interpolation_figure(model, images, out, pairs, steps, method, seed))
 
@@ -111,6 +121,8 @@ def variations(model_dir: Path = ModelDir, source: str = Source, out: Path = Out
                n: int = typer.Option(10, "-n"), spread: float = typer.Option(0.5, "--spread"),
                device: str = Device, seed: int = Seed) -> None:
     """Variations around held-out images: z = μ + spread·ε."""
+    from molvae.images import figures
+
     model, images = _with_held_out(model_dir, source, device)
     _report(out, figures.variations_figure(model, images, out, list(index), n, spread, seed))
 
@@ -119,10 +131,13 @@ def variations(model_dir: Path = ModelDir, source: str = Source, out: Path = Out
 @user_errors
 def inpaint(model_dir: Path = ModelDir, source: str = Source, out: Path = Out,
             n: int = typer.Option(8, "-n"),
-            mask: str = typer.Option("right", "--mask", help=", ".join(figures.MASKS)),
+            mask: str = typer.Option("right", "--mask",
+                                     help="Hidden part: right, left, top, bottom, center or random."),
             iterations: int = typer.Option(20, "--iterations"),
             device: str = Device, seed: int = Seed) -> None:
     """Fill masked parts of held-out images, one pass against iterated passes."""
+    from molvae.images import figures
+
     model, images = _with_held_out(model_dir, source, device)
     _report(out, figures.inpainting_figure(model, images, out, n, mask, iterations, seed))
 
@@ -134,5 +149,7 @@ def anomaly(model_dir: Path = ModelDir, source: str = Source,
             method: str = typer.Option("elbo", "--method", help="elbo (−ELBO) or iwae (IWAE NLL)."),
             device: str = Device, seed: int = Seed) -> None:
     """Score held-out images: higher = more unusual for this model."""
+    from molvae.images import figures
+
     model, images = _with_held_out(model_dir, source, device)
     _report(out, figures.anomaly_report(model, images, out, method, seed=seed))

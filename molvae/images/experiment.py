@@ -154,6 +154,7 @@ def train_image_model(source: str | Path, model_dir: str | Path, *, kind: str = 
     config = image_config(kind, train.class_names, latent_dim=latent_dim, hidden_dims=hidden_dims,
                           beta=beta, warmup_steps=warmup_steps, capacity=capacity,
                           capacity_steps=capacity_steps, gamma=gamma, split=split)
+    torch.manual_seed(train_config.seed)  # the initial weights are part of a seeded run
     trainer = Trainer(VAE(config), train_config, model_dir, callbacks)
     started = time.perf_counter()
     result = trainer.fit(training_data(train, config), training_data(val, config), resume=resume)

@@ -109,6 +109,14 @@ def test_early_stopping_waits_for_the_schedule_and_keeps_the_best_epoch(tmp_path
     assert all(torch.equal(saved[k], state.best_model[k]) for k in saved)
 
 
+def test_resuming_a_run_that_stopped_early_trains_no_more(tmp_path):
+    config_ = config(epochs=10, patience=2, min_delta=1e9)
+    first = Trainer(model(), config_, tmp_path).fit(toy_data(), toy_data(seed=1))
+    assert first.stopped_early and len(first.history) == 3
+    again = Trainer(model(), config_, tmp_path).fit(toy_data(), toy_data(seed=1), resume=True)
+    assert again.stopped_early and len(again.history) == 3 and again.epochs_this_fit == 0
+
+
 def test_seeded_runs_are_deterministic(tmp_path):
     a = Trainer(model(), config(epochs=2), tmp_path / "a").fit(toy_data(), toy_data(seed=1))
     b = Trainer(model(), config(epochs=2), tmp_path / "b").fit(toy_data(), toy_data(seed=1))

@@ -189,3 +189,25 @@ def test_an_ingest_killed_mid_run_then_rerun_equals_an_uninterrupted_one(tmp_pat
     clean = ingest([source], tmp_path / "clean", workers=1, chunk_size=500)
     assert rerun["content_hash"] == clean["content_hash"] and rerun["counts"] == clean["counts"]
     assert rerun["counts"]["rows_read"] == 6000
+
+
+def test_an_unrelated_folder_is_never_replaced(tmp_path):
+    source = write_csv(tmp_path / "in.csv", ["CCO"])
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("precious")
+    with pytest.raises(ValueError, match="is not a molvae dataset"):
+        ingest([source], project, workers=1)
+    assert (project / "notes.txt").read_text() == "precious"
+    (tmp_path / "empty").mkdir()
+    assert ingest([source], tmp_path / "empty", workers=1)["counts"]["accepted"] == 1
+
+
+def test_only_temporaries_of_dead_processes_are_cleaned(tmp_path):
+    source = write_csv(tmp_path / "in.csv", ["CCO"])
+    live = tmp_path / ".ds.ingest-1"  # pid 1 always exists: another ingest may be writing there
+    dead = tmp_path / ".ds.ingest-999999999"
+    live.mkdir()
+    dead.mkdir()
+    ingest([source], tmp_path / "ds", workers=1)
+    assert live.exists() and not dead.exists()

@@ -301,3 +301,15 @@ def test_cvae_on_unlabelled_images_is_an_error(idx_dir_factory, tmp_path):
 
     with pytest.raises(ValueError, match="cvae"):
         train_image_model(source, tmp_path, kind="cvae", train_config=_train_config(), **TINY)
+
+
+def test_the_seed_alone_fixes_the_run(idx_dir_factory, tmp_path):
+    source = idx_dir_factory(n_train=60, n_test=10)
+    runs = []
+    for i, noise in enumerate((123, 456)):
+        torch.manual_seed(noise)  # whatever the global RNG holds before, the run is the same
+        config = TrainConfig(epochs=1, batch_size=16, device="cpu", progress=False, seed=7)
+        train_image_model(source, tmp_path / str(i), train_config=config, hidden_dims=(8,), latent_dim=2,
+                          iwae_k=0)
+        runs.append(load_model(tmp_path / str(i)).state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])

@@ -1,0 +1,5 @@
+"""Exceptions shared across modules, importable without torch or RDKit."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss; the last good checkpoint is kept."""
