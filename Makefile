@@ -6,7 +6,7 @@ STAMP := $(VENV)/.molvae-installed
 DEMO_IMAGES := runs/demo-images
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup demo demo-images test lint bench-images clean
+.PHONY: setup demo demo-images test lint bench-images bench-ingest bench-search clean
 
 setup: $(STAMP)
 
@@ -32,10 +32,17 @@ demo-images: setup
 test: setup
 	$(BIN)/python -m pytest
 
-# Fashion-MNIST studies (needs ../shared/datasets or --data); pythae is a benchmark-only extra.
+# Benchmarks read ../shared/datasets (or pass --data / --moses); pythae and FPSim2 are bench-only extras.
 bench-images: setup
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	$(BIN)/python benchmarks/image_vae.py all
+
+bench-ingest: setup
+	$(BIN)/python benchmarks/ingest.py all
+
+bench-search: setup
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python benchmarks/search.py
 
 lint: setup
 	$(BIN)/ruff check .

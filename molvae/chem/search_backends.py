@@ -23,10 +23,8 @@ except ImportError:  # numba missing: the torch path serves as the (slower) exac
     search_block = None
 
 # Query block sizes: the transposed table (n_bits × block) must stay in L2 (1 MB a core here).
-BINARY_BLOCK = 256  # uint16: 2048 × 256 × 2 B = 1 MB
-# float64: 2048 × 64 × 8 B = 1 MB. Summing probabilities in float32 would make exact ties
-# (rows with the same multiset of p-values) differ in the last bits by summation order.
-PROBABILITY_BLOCK = 64
+BINARY_BLOCK = 512  # uint8 counts: 2048 × 512 B = 1 MB
+PROBABILITY_BLOCK = 128  # float32: 2048 × 128 × 4 B = 1 MB
 TORCH_QUERY_BLOCK = 1024
 
 
@@ -117,10 +115,8 @@ def _numba_search(library, dense, binary, sums, k, excluded, limit, block_size):
     index = np.empty((len(dense), k), dtype=np.int64)
     onbits, offsets = library.onbits, library.offsets
     for start in range(0, len(dense), block):
-        part = dense[start:start + block]
-        # The transposed block: row ``bit`` holds every query's value at that bit.
-        table = np.ascontiguousarray(part.T, dtype=np.uint16 if binary else np.float64)
-        s, i = search_block(onbits, offsets, table, sums[start:start + block], k, excluded, limit)
+        s, i = search_block(onbits, offsets, dense[start:start + block], binary, sums[start:start + block],
+                            k, excluded, limit)
         scores[start:start + block], index[start:start + block] = s, i
     return scores, index
 

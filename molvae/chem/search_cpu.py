@@ -1,11 +1,18 @@
 """The CPU search kernel (numba): on-bit gather into a transposed query block, fused top-k.
 
 For a block of Q queries, ``table[bit, q]`` holds query q's value at ``bit`` (0/1 counts
-for binary queries, probabilities otherwise): a (n_bits × Q) table that stays in cache.
-Each library row is its list of on-bits (≈41 at 2048 bits for MOSES), so its
-intersections with all Q queries are the sum of ≈41 table rows, a vectorized add. The
-similarity test and a per-query insertion into a sorted top-k follow immediately, so no
-score matrix is ever materialized.
+for binary queries, float32 probabilities otherwise): a (n_bits × Q) table that stays in
+cache. Each library row is its list of on-bits (≈41 at 2048 bits for MOSES), so its
+intersections with all Q queries are the sum of ≈41 table rows, a vectorized add.
+
+Testing each intersection against the query's current k-th best score t needs no
+division: ``I / (S + C − I) > t  ⇔  I > t / (1 + t) · (S + C)`` (S the query's size, C
+the row's popcount). That test runs over all Q queries as one branch-free reduction, so
+the usual row, which improves no query's top-k, costs only the gather and one pass of
+multiply-compares. Rows that pass get an exact float64 score (binary counts are exact
+integers; probabilities are re-summed in float64, since the float32 sum is only a
+filter, loosened by its rounding bound so it never drops a true candidate) and the exact
+test ``s > kth`` decides, so results equal the exact computation.
 
 Library rows are split into chunks searched in parallel; each chunk keeps its own top-k
 and the chunks are merged in index order, inserting only strictly better scores, so ties
@@ -18,6 +25,9 @@ import numba as nb
 import numpy as np
 
 CHUNKS_PER_THREAD = 8
+# Relative rounding of a float32 sum of n non-negative terms is below n · 2⁻²⁴; doubling it
+# (and adding the rounding of p to float32) gives a safe loosening of the filter.
+_F32_SLACK = 2.0**-22
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -32,16 +42,40 @@ def _insert(scores: np.ndarray, index: np.ndarray, score: float, row: int) -> No
     index[pos] = row
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _bound(kth: float, threshold: float) -> float:
+    # t / (1 + t) for the score a row must beat; every row passes while slots are empty.
+    t = max(kth, threshold)
+    return t / (1.0 + t) if t >= 0.0 else -1.0
+
+
+@nb.njit(cache=True, nogil=True)
+def _fill_thresholds(thresholds, q, ratio, size, binary):
+    # The smallest accumulated intersection that can beat ``ratio`` for a row of popcount C:
+    # row C of the table. Loosened (never tightened), so no true candidate is filtered out.
+    for count in range(thresholds.shape[0]):
+        need = ratio * (size + count)
+        if binary:
+            floor = np.floor(need - 1e-9 * (size + count))
+            thresholds[count, q] = 0 if floor < 0 else (255 if floor > 255 else floor)
+        else:
+            thresholds[count, q] = need / (1.0 + (count + 2) * _F32_SLACK)
+
+
 @nb.njit(parallel=True, cache=True)
-def _search_chunks(onbits, offsets, table, query_sums, bounds, excluded, threshold, k):
+def _search_chunks(onbits, offsets, table, exact, query_sums, bounds, excluded, threshold, k, binary):
     n_chunks = bounds.shape[0] - 1
     n_queries = table.shape[1]
+    max_count = 256  # rows with more on-bits take the general filter
     out_scores = np.full((n_chunks, n_queries, k), -1.0)
     out_index = np.full((n_chunks, n_queries, k), -1, dtype=np.int64)
     for c in nb.prange(n_chunks):
         acc = np.zeros(n_queries, dtype=table.dtype)
-        scores = np.empty(n_queries)
         kth = np.full(n_queries, -1.0)
+        ratio = np.full(n_queries, _bound(-1.0, threshold))
+        thresholds = np.zeros((max_count, n_queries), dtype=table.dtype)
+        for q in range(n_queries):
+            _fill_thresholds(thresholds, q, ratio[q], query_sums[q], binary)
         chunk_scores = out_scores[c]
         chunk_index = out_index[c]
         for row in range(bounds[c], bounds[c + 1]):
@@ -54,15 +88,33 @@ def _search_chunks(onbits, offsets, table, query_sums, bounds, excluded, thresho
                 for q in range(n_queries):
                     acc[q] += bit_row[q]
             count = end - start
+            loosen = 1.0 + 1e-12 if binary else 1.0 + (count + 2) * _F32_SLACK
+            hits = 0
+            if count < max_count:
+                row_thresholds = thresholds[count]
+                for q in range(n_queries):
+                    hits += acc[q] >= row_thresholds[q]
+            else:
+                for q in range(n_queries):
+                    hits += acc[q] * loosen >= ratio[q] * (query_sums[q] + count)
+            if hits == 0:
+                continue
             for q in range(n_queries):
-                inter = np.float64(acc[q])
+                if acc[q] * loosen < ratio[q] * (query_sums[q] + count):
+                    continue
+                if binary:
+                    inter = np.float64(acc[q])
+                else:
+                    inter = 0.0
+                    for j in range(start, end):
+                        inter += exact[q, onbits[j]]
                 denominator = query_sums[q] + count - inter
-                scores[q] = inter / denominator if denominator > 0 else 0.0
-            for q in range(n_queries):
-                s = scores[q]
+                s = inter / denominator if denominator > 0 else 0.0
                 if s > kth[q] and s >= threshold:
                     _insert(chunk_scores[q], chunk_index[q], s, row)
                     kth[q] = chunk_scores[q, k - 1]
+                    ratio[q] = _bound(kth[q], threshold)
+                    _fill_thresholds(thresholds, q, ratio[q], query_sums[q], binary)
     return out_scores, out_index
 
 
@@ -83,16 +135,17 @@ def _merge_chunks(chunk_scores, chunk_index, k):
     return scores, index
 
 
-def search_block(onbits: np.ndarray, offsets: np.ndarray, table: np.ndarray, query_sums: np.ndarray,
-                 k: int, excluded: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def search_block(onbits: np.ndarray, offsets: np.ndarray, queries: np.ndarray, binary: bool,
+                 query_sums: np.ndarray, k: int, excluded: np.ndarray, threshold: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k of one query block over the whole library.
 
     Parameters
     ----------
     onbits, offsets
         Library rows as on-bit lists: row r's bits are ``onbits[offsets[r]:offsets[r + 1]]``.
-    table
-        (n_bits, Q) uint16 (binary queries) or float64 (probabilities), C-contiguous.
+    queries
+        (Q, n_bits): 0/1 when ``binary``, else probabilities (float64).
     query_sums
         Per query, the term that stands for its size in the denominator: popcount, Σp or Σp².
     excluded
@@ -102,9 +155,16 @@ def search_block(onbits: np.ndarray, offsets: np.ndarray, table: np.ndarray, que
     -------
     (scores, index), shape (Q, k), best first; unfilled slots have index -1.
     """
+    # The transposed block: row ``bit`` holds every query's value at that bit.
+    # Intersections never exceed the query's popcount: uint8 counts are exact (and twice as
+    # many fit the cache) whenever every query of the block has fewer than 256 bits.
+    narrow = query_sums.max(initial=0) < 256
+    dtype = (np.uint8 if narrow else np.uint16) if binary else np.float32
+    table = np.ascontiguousarray(queries.T, dtype=dtype)
+    exact = np.zeros((0, 0)) if binary else np.ascontiguousarray(queries, dtype=np.float64)
     n_rows = offsets.shape[0] - 1
     n_chunks = max(1, min(n_rows, nb.get_num_threads() * CHUNKS_PER_THREAD))
     bounds = np.linspace(0, n_rows, n_chunks + 1).astype(np.int64)
-    chunk_scores, chunk_index = _search_chunks(onbits, offsets, table, query_sums.astype(np.float64),
-                                               bounds, excluded, float(threshold), k)
+    chunk_scores, chunk_index = _search_chunks(onbits, offsets, table, exact, query_sums.astype(np.float64),
+                                               bounds, excluded, float(threshold), k, binary)
     return _merge_chunks(chunk_scores, chunk_index, k)
