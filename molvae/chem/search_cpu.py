@@ -1,18 +1,19 @@
 """The CPU search kernel (numba): on-bit gather into a transposed query block, fused top-k.
 
-For a block of Q queries, ``table[bit, q]`` holds query q's value at ``bit`` (0/1 counts
-for binary queries, float32 probabilities otherwise): a (n_bits × Q) table that stays in
-cache. Each library row is its list of on-bits (≈41 at 2048 bits for MOSES), so its
-intersections with all Q queries are the sum of ≈41 table rows, a vectorized add.
+For a block of Q queries, ``table[bit, q]`` holds query q's value at ``bit`` as one byte
+(0/1 for binary queries; ``ceil(255 p)`` for probabilities, an upper bound used only to
+filter): a (n_bits × Q) table that stays in cache. Each library row is its list of on-bits
+(≈41 at 2048 bits for MOSES), so its intersections with all Q queries are the sum of ≈41
+table rows, a vectorized add.
 
 Testing each intersection against the query's current k-th best score t needs no
 division: ``I / (S + C − I) > t  ⇔  I > t / (1 + t) · (S + C)`` (S the query's size, C
 the row's popcount). That test runs over all Q queries as one branch-free reduction, so
 the usual row, which improves no query's top-k, costs only the gather and one pass of
 multiply-compares. Rows that pass get an exact float64 score (binary counts are exact
-integers; probabilities are re-summed in float64, since the float32 sum is only a
-filter, loosened by its rounding bound so it never drops a true candidate) and the exact
-test ``s > kth`` decides, so results equal the exact computation.
+integers; probabilities are re-summed in float64, since the byte sum only bounds the
+intersection from above, so it never drops a true candidate) and the exact test
+``s > kth`` decides, so results equal the exact computation.
 
 Library rows are split into chunks searched in parallel; each chunk keeps its own top-k
 and the chunks are merged in index order, inserting only strictly better scores, so ties
@@ -24,10 +25,11 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-CHUNKS_PER_THREAD = 8
-# Relative rounding of a float32 sum of n non-negative terms is below n · 2⁻²⁴; doubling it
-# (and adding the rounding of p to float32) gives a safe loosening of the filter.
-_F32_SLACK = 2.0**-22
+# Each chunk keeps its own top-k, so more chunks mean more insertions (and threshold
+# refreshes); two per thread still balance the load (measured: 2 beat 4 and 8 by 1.2-1.5×).
+CHUNKS_PER_THREAD = 2
+# Probabilities enter the filter as ceil(255 p): integer sums that bound 255 · p·b from above.
+PROBABILITY_SCALE = 255
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -50,32 +52,33 @@ def _bound(kth: float, threshold: float) -> float:
 
 
 @nb.njit(cache=True, nogil=True)
-def _fill_thresholds(thresholds, q, ratio, size, binary):
-    # The smallest accumulated intersection that can beat ``ratio`` for a row of popcount C:
-    # row C of the table. Loosened (never tightened), so no true candidate is filtered out.
+def _fill_thresholds(thresholds, q, ratio, size, scale, ceiling):
+    # The smallest accumulated (scaled) intersection that can beat ``ratio`` for a row of
+    # popcount C: row C of the table. Rounded down, never up, so no true candidate is lost.
     for count in range(thresholds.shape[0]):
-        need = ratio * (size + count)
-        if binary:
-            floor = np.floor(need - 1e-9 * (size + count))
-            thresholds[count, q] = 0 if floor < 0 else (255 if floor > 255 else floor)
-        else:
-            thresholds[count, q] = need / (1.0 + (count + 2) * _F32_SLACK)
+        floor = np.floor((ratio * (size + count) - 1e-9 * (size + count)) * scale)
+        thresholds[count, q] = 0 if floor < 0 else (ceiling if floor > ceiling else floor)
 
 
 @nb.njit(parallel=True, cache=True)
-def _search_chunks(onbits, offsets, table, exact, query_sums, bounds, excluded, threshold, k, binary):
+def _search_chunks(onbits, offsets, table, acc_like, exact, query_sums, bounds, excluded, threshold, k,
+                   binary, scale, ceiling):
     n_chunks = bounds.shape[0] - 1
     n_queries = table.shape[1]
-    max_count = 256  # rows with more on-bits take the general filter
+    # Threshold rows for the popcounts this library has (refreshed on every top-k change, so
+    # kept short); rows with more on-bits than 255 take the general filter.
+    max_count = 1
+    for row in range(offsets.shape[0] - 1):
+        max_count = max(max_count, min(256, offsets[row + 1] - offsets[row] + 1))
     out_scores = np.full((n_chunks, n_queries, k), -1.0)
     out_index = np.full((n_chunks, n_queries, k), -1, dtype=np.int64)
     for c in nb.prange(n_chunks):
-        acc = np.zeros(n_queries, dtype=table.dtype)
+        acc = np.zeros(n_queries, dtype=acc_like.dtype)
         kth = np.full(n_queries, -1.0)
         ratio = np.full(n_queries, _bound(-1.0, threshold))
-        thresholds = np.zeros((max_count, n_queries), dtype=table.dtype)
+        thresholds = np.zeros((max_count, n_queries), dtype=acc_like.dtype)
         for q in range(n_queries):
-            _fill_thresholds(thresholds, q, ratio[q], query_sums[q], binary)
+            _fill_thresholds(thresholds, q, ratio[q], query_sums[q], scale, ceiling)
         chunk_scores = out_scores[c]
         chunk_index = out_index[c]
         for row in range(bounds[c], bounds[c + 1]):
@@ -88,19 +91,22 @@ def _search_chunks(onbits, offsets, table, exact, query_sums, bounds, excluded, 
                 for q in range(n_queries):
                     acc[q] += bit_row[q]
             count = end - start
-            loosen = 1.0 + 1e-12 if binary else 1.0 + (count + 2) * _F32_SLACK
-            hits = 0
+            # A byte-wide OR keeps the reduction in 64-lane vectors (an int counter would widen).
+            hits = np.uint8(0)
             if count < max_count:
                 row_thresholds = thresholds[count]
                 for q in range(n_queries):
-                    hits += acc[q] >= row_thresholds[q]
+                    hits |= np.uint8(acc[q] >= row_thresholds[q])
             else:
                 for q in range(n_queries):
-                    hits += acc[q] * loosen >= ratio[q] * (query_sums[q] + count)
+                    hits |= np.uint8(acc[q] * (1.0 + 1e-12) >= ratio[q] * (query_sums[q] + count) * scale)
             if hits == 0:
                 continue
             for q in range(n_queries):
-                if acc[q] * loosen < ratio[q] * (query_sums[q] + count):
+                # The same cheap compare first: a passing row usually helps only a few queries.
+                if count < max_count and acc[q] < thresholds[count, q]:
+                    continue
+                if acc[q] * (1.0 + 1e-12) < ratio[q] * (query_sums[q] + count) * scale:
                     continue
                 if binary:
                     inter = np.float64(acc[q])
@@ -114,7 +120,7 @@ def _search_chunks(onbits, offsets, table, exact, query_sums, bounds, excluded, 
                     _insert(chunk_scores[q], chunk_index[q], s, row)
                     kth[q] = chunk_scores[q, k - 1]
                     ratio[q] = _bound(kth[q], threshold)
-                    _fill_thresholds(thresholds, q, ratio[q], query_sums[q], binary)
+                    _fill_thresholds(thresholds, q, ratio[q], query_sums[q], scale, ceiling)
     return out_scores, out_index
 
 
@@ -136,8 +142,8 @@ def _merge_chunks(chunk_scores, chunk_index, k):
 
 
 def search_block(onbits: np.ndarray, offsets: np.ndarray, queries: np.ndarray, binary: bool,
-                 query_sums: np.ndarray, k: int, excluded: np.ndarray, threshold: float
-                 ) -> tuple[np.ndarray, np.ndarray]:
+                 query_sums: np.ndarray, k: int, excluded: np.ndarray, threshold: float,
+                 max_popcount: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-k of one query block over the whole library.
 
     Parameters
@@ -150,21 +156,31 @@ def search_block(onbits: np.ndarray, offsets: np.ndarray, queries: np.ndarray, b
         Per query, the term that stands for its size in the denominator: popcount, Σp or Σp².
     excluded
         Boolean mask of library rows to skip, or an empty array.
+    max_popcount
+        The largest row popcount of the library (sizes the probability accumulators).
 
     Returns
     -------
     (scores, index), shape (Q, k), best first; unfilled slots have index -1.
     """
     # The transposed block: row ``bit`` holds every query's value at that bit.
-    # Intersections never exceed the query's popcount: uint8 counts are exact (and twice as
-    # many fit the cache) whenever every query of the block has fewer than 256 bits.
-    narrow = query_sums.max(initial=0) < 256
-    dtype = (np.uint8 if narrow else np.uint16) if binary else np.float32
-    table = np.ascontiguousarray(queries.T, dtype=dtype)
-    exact = np.zeros((0, 0)) if binary else np.ascontiguousarray(queries, dtype=np.float64)
+    # One byte per query and bit keeps the table small. Binary: intersections never exceed
+    # the query's popcount, so uint8 counts are exact whenever every query of the block has
+    # fewer than 256 bits. Probabilities: ceil(255 p) bounds 255 p from above; the sums need
+    # 16 bits for rows of up to 257 on-bits, else 32.
+    if binary:
+        narrow = query_sums.max(initial=0) < 256
+        table = np.ascontiguousarray(queries.T, dtype=np.uint8 if narrow else np.uint16)
+        acc_type, scale, exact = table.dtype, 1.0, np.zeros((0, 0))
+    else:
+        table = np.ascontiguousarray(np.ceil(queries.T * PROBABILITY_SCALE), dtype=np.uint8)
+        acc_type = np.dtype(np.uint16 if max_popcount <= 257 else np.uint32)
+        scale, exact = float(PROBABILITY_SCALE), np.ascontiguousarray(queries, dtype=np.float64)
+    ceiling = float(np.iinfo(acc_type).max)
     n_rows = offsets.shape[0] - 1
     n_chunks = max(1, min(n_rows, nb.get_num_threads() * CHUNKS_PER_THREAD))
     bounds = np.linspace(0, n_rows, n_chunks + 1).astype(np.int64)
-    chunk_scores, chunk_index = _search_chunks(onbits, offsets, table, exact, query_sums.astype(np.float64),
-                                               bounds, excluded, float(threshold), k, binary)
+    chunk_scores, chunk_index = _search_chunks(onbits, offsets, table, np.zeros(0, acc_type), exact,
+                                               query_sums.astype(np.float64), bounds, excluded,
+                                               float(threshold), k, binary, scale, ceiling)
     return _merge_chunks(chunk_scores, chunk_index, k)
