@@ -1,0 +1,103 @@
+"""Training a MolecularVAE on an ingested dataset (``molvae train``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from molvae.data import MoleculeDataset
+from molvae.io import write_json
+from molvae.models.core import VAE
+from molvae.models.molecular import ConditionScaler, fingerprint_data, molecular_config
+from molvae.objectives import negative_elbo
+from molvae.training import Callback, TrainConfig, Trainer
+
+METRICS_FILE = "metrics.json"
+
+
+def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted training and validation row numbers from a seeded permutation."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = round(n * val_fraction)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+@torch.no_grad()
+def evaluate_fingerprints(model: VAE, packed: np.ndarray, conditions: torch.Tensor | None = None,
+                          seed: int = 0, batch_size: int = 4096) -> dict[str, float]:
+    """Mean −ELBO, reconstruction and KL (nats per molecule, 1 sample) and active units."""
+    model.eval()
+    device = next(model.parameters()).device
+    data = fingerprint_data(packed, conditions).to(device)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    totals = np.zeros(3)
+    means = []
+    for x, c in data.batches(batch_size):
+        neg_elbo, recon, kl = negative_elbo(model, x, c, 1, gen)
+        totals += [neg_elbo.sum().item(), recon.sum().item(), kl.sum().item()]
+        means.append(model.encode(x, c)[0].float().cpu())
+    n = max(1, len(packed))
+    active = int((torch.cat(means).var(dim=0) > 0.01).sum()) if len(packed) > 1 else 0
+    return {"neg_elbo_nats": totals[0] / n, "recon_nats": totals[1] / n, "kl_nats": totals[2] / n,
+            "active_units": active}
+
+
+def train_molecular_model(dataset_dir: str | Path, model_dir: str | Path, *, kind: str = "vae",
+                          condition: Sequence[str] = (), train_config: TrainConfig | None = None,
+                          latent_dim: int | None = None, hidden_dims: Sequence[int] | None = None,
+                          beta: float | None = None, warmup_steps: int = 0, capacity: float | None = None,
+                          capacity_steps: int = 10_000, val_fraction: float = 0.05, resume: bool = False,
+                          callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
+    """Train a MolecularVAE (or its conditional / β variant) and write ``metrics.json``.
+
+    Condition columns missing from the dataset are computed and cached in it first; their
+    normalization statistics come from the training rows and are saved in the model config.
+    """
+    train_config = train_config or TrainConfig()
+    dataset = MoleculeDataset(dataset_dir)
+    if len(dataset) < 2:
+        raise ValueError(f"{dataset_dir} holds {len(dataset)} molecules; training needs at least 2")
+    train_rows, val_rows = split_rows(len(dataset), val_fraction, train_config.seed)
+    names = list(condition)
+    scaler = values = None
+    if names:
+        if kind != "cvae":
+            raise ValueError("--condition needs --kind cvae")
+        dataset.ensure_properties(names)
+        values = dataset.molecules(names).to_numpy(dtype=np.float64)
+        scaler = ConditionScaler.fit(names, values[train_rows])
+    elif kind == "cvae":
+        raise ValueError("a cvae needs --condition (property columns, e.g. qed,clogp,mw)")
+    options = {"latent_dim": latent_dim, "hidden_dims": hidden_dims}
+    config = molecular_config(kind, dataset.fingerprint_settings, beta=beta, warmup_steps=warmup_steps,
+                              capacity=capacity, capacity_steps=capacity_steps, conditions=scaler,
+                              **{k: v for k, v in options.items() if v is not None})
+    config.metadata |= {"dataset_content_hash": dataset.manifest["content_hash"],
+                        "split": {"seed": train_config.seed, "val_fraction": val_fraction}}
+    packed = np.asarray(dataset.fingerprints)
+
+    def conditions_of(rows: np.ndarray) -> torch.Tensor | None:
+        return None if scaler is None else scaler.normalize(values[rows])
+
+    torch.manual_seed(train_config.seed)  # the initial weights are part of a seeded run
+    trainer = Trainer(VAE(config), train_config, model_dir, callbacks)
+    started = time.perf_counter()
+    result = trainer.fit(fingerprint_data(packed[train_rows], conditions_of(train_rows)),
+                         fingerprint_data(packed[val_rows], conditions_of(val_rows)), resume=resume)
+    seconds = time.perf_counter() - started
+    metrics = {f"val_{k}": v for k, v in evaluate_fingerprints(
+        trainer.model, packed[val_rows], conditions_of(val_rows), seed=train_config.seed).items()}
+    metrics |= {"kind": kind, "conditions": names, "n_train": len(train_rows), "n_val": len(val_rows),
+                "epochs_run": len(result.history), "best_epoch": result.best_epoch,
+                "stopped_early": result.stopped_early,
+                "seconds_per_epoch": seconds / max(1, result.epochs_this_fit),
+                "samples_per_second": len(train_rows) * result.epochs_this_fit / seconds if seconds else None}
+    write_json(Path(model_dir) / METRICS_FILE, metrics)
+    return metrics

@@ -1,0 +1,56 @@
+import gzip
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from molvae.checkpoints import load_checkpoint
+from molvae.cli.main import app
+from molvae.models import load_model
+from molvae.models.molecular import ConditionScaler
+
+BUNDLED_TRAIN = Path(__file__).resolve().parents[2] / "data" / "moses" / "train.csv.gz"
+
+
+def run(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    with gzip.open(BUNDLED_TRAIN, "rt") as handle:
+        (folder / "mols.csv").write_text("".join(itertools.islice(handle, 401)))
+    assert run("ingest", folder / "mols.csv", "-o", folder / "ds", "--workers", "1",
+               "--properties", "none", "--bits", "512").exit_code == 0
+    return folder / "ds"
+
+
+def test_a_fingerprint_vae_trains_and_its_loss_falls(dataset, tmp_path):
+    result = run("train", dataset, "-o", tmp_path / "vae", "--epochs", "6", "--batch-size", "64",
+                 "--latent-dim", "8", "--hidden", "64", "--lr", "3e-3", "--no-progress", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    history = load_checkpoint(tmp_path / "vae").history
+    assert history[-1]["train_loss"] < 0.8 * history[0]["train_loss"]
+    metrics = json.loads((tmp_path / "vae" / "metrics.json").read_text())
+    assert metrics["n_train"] + metrics["n_val"] == 400 and metrics["val_neg_elbo_nats"] > 0
+    assert load_model(tmp_path / "vae").config.input_dim == 512
+
+
+def test_a_conditional_model_keeps_its_normalization(dataset, tmp_path):
+    result = run("train", dataset, "-o", tmp_path / "cvae", "--kind", "cvae", "--condition", "mw,clogp",
+                 "--epochs", "1", "--latent-dim", "4", "--hidden", "32", "--no-progress", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    scaler = ConditionScaler.from_config(load_model(tmp_path / "cvae").config)
+    assert scaler.names == ("mw", "clogp") and 200 < scaler.means[0] < 400 and scaler.stds[0] > 10
+
+
+def test_bad_kind_and_condition_combinations_are_clear_errors(dataset, tmp_path):
+    no_condition = run("train", dataset, "-o", tmp_path / "m", "--kind", "cvae", "--epochs", "1",
+                       "--no-progress")
+    assert no_condition.exit_code == 1 and "needs --condition" in no_condition.output
+    stray = run("train", dataset, "-o", tmp_path / "m", "--condition", "qed", "--epochs", "1",
+                "--no-progress")
+    assert stray.exit_code == 1 and "--kind cvae" in stray.output
