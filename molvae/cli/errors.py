@@ -11,12 +11,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from molvae.errors import NonFiniteLossError
+from molvae.errors import GenerationShortfall, NonFiniteLossError
 
 err_console = Console(stderr=True)
 
 # Bad input and failed runs, as opposed to bugs, which keep their traceback.
-USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, NonFiniteLossError)
+USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, NonFiniteLossError,
+                                             GenerationShortfall)
 
 P = ParamSpec("P")
 R = TypeVar("R")

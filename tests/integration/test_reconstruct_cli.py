@@ -15,7 +15,7 @@ def run(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def test_ingest_train_build_reconstruct(tmp_path):
+def test_ingest_train_build_reconstruct_generate(tmp_path):
     with gzip.open(BUNDLED_TRAIN, "rt") as handle:
         lines = list(itertools.islice(handle, 301))
     (tmp_path / "mols.csv").write_text("".join(lines))
@@ -37,3 +37,18 @@ def test_ingest_train_build_reconstruct(tmp_path):
     summary = json.loads(result.output[result.output.index("{"):])
     # A low-β model memorizes 300 molecules: most come back from their own decoded fingerprint.
     assert summary["inputs"] == 20 and summary["top5"] >= 0.6 and summary["top1"] >= 0.4
+
+    generated = run("generate", tmp_path / "m", "--library", tmp_path / "lib", "-n", "5", "-o",
+                    tmp_path / "cand.csv", "--temperature", "1.5", "--device", "cpu")
+    assert generated.exit_code == 0, generated.output
+    candidates = pd.read_csv(tmp_path / "cand.csv")
+    assert len(candidates) == 5 and candidates["library_id"].is_unique
+    # The library is the training set itself: --novel leaves nothing eligible, and says so.
+    novel = run("generate", tmp_path / "m", "--library", tmp_path / "lib", "-n", "5", "-o",
+                tmp_path / "n.csv", "--novel", "--train", tmp_path / "ds", "--max-rounds", "2",
+                "--device", "cpu")
+    assert novel.exit_code == 1 and "0 library rows were eligible" in novel.output
+    assert not (tmp_path / "n.csv").exists()
+    bad = run("generate", tmp_path / "m", "--library", tmp_path / "lib", "-o", tmp_path / "b.csv",
+              "--condition", "qed:0.9")
+    assert bad.exit_code == 1 and "expected name=value" in bad.output
