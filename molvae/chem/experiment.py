@@ -10,14 +10,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from molvae.chem.anomaly import REFERENCE_KEY, fingerprint_scores, reference_quantiles
 from molvae.data import MoleculeDataset
 from molvae.io import write_json
 from molvae.models.core import VAE
 from molvae.models.molecular import ConditionScaler, fingerprint_data, molecular_config
+from molvae.models.persistence import save_model
 from molvae.objectives import negative_elbo
 from molvae.training import Callback, TrainConfig, Trainer
 
 METRICS_FILE = "metrics.json"
+REFERENCE_ROWS = 20_000  # training molecules scored for the anomaly reference
 
 
 def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +95,13 @@ def train_molecular_model(dataset_dir: str | Path, model_dir: str | Path, *, kin
     result = trainer.fit(fingerprint_data(packed[train_rows], conditions_of(train_rows)),
                          fingerprint_data(packed[val_rows], conditions_of(val_rows)), resume=resume)
     seconds = time.perf_counter() - started
+    # The applicability-domain reference: where training molecules fall, saved with the model.
+    reference_rows = train_rows[np.linspace(0, len(train_rows) - 1, min(len(train_rows), REFERENCE_ROWS))
+                                .astype(np.int64)]
+    reference = fingerprint_scores(trainer.model, packed[reference_rows], conditions_of(reference_rows),
+                                   seed=train_config.seed)
+    trainer.model.config.metadata[REFERENCE_KEY] = reference_quantiles(reference)
+    save_model(trainer.model, model_dir)
     metrics = {f"val_{k}": v for k, v in evaluate_fingerprints(
         trainer.model, packed[val_rows], conditions_of(val_rows), seed=train_config.seed).items()}
     metrics |= {"kind": kind, "conditions": names, "n_train": len(train_rows), "n_val": len(val_rows),

@@ -5,6 +5,7 @@ import typer
 from molvae.cli import data as data_cli
 from molvae.cli import images as images_cli
 from molvae.cli import library as library_cli
+from molvae.cli.anomaly import anomaly_command
 from molvae.cli.generate import generate_command
 from molvae.cli.ingest import ingest_command
 from molvae.cli.reconstruct import reconstruct_command
@@ -22,6 +23,7 @@ app.command("ingest")(ingest_command)
 app.command("train")(train_command)
 app.command("reconstruct")(reconstruct_command)
 app.command("generate")(generate_command)
+app.command("anomaly")(anomaly_command)
 app.add_typer(library_cli.app, name="library")
 
 if __name__ == "__main__":

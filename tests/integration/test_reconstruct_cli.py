@@ -52,3 +52,19 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
     bad = run("generate", tmp_path / "m", "--library", tmp_path / "lib", "-o", tmp_path / "b.csv",
               "--condition", "qed:0.9")
     assert bad.exit_code == 1 and "expected name=value" in bad.output
+
+    # A pentapeptide: large and dense with bits drug-like training molecules rarely set. (A tiny
+    # odd molecule would not do: few on-bits cost little under a Bernoulli likelihood.)
+    odd = "CC(C)C[C@H](NC(=O)[C@@H](Cc1ccccc1)NC(=O)[C@H](CC(N)=O)NC(=O)CNC(=O)[C@H](CO)N)C(=O)O"
+    (tmp_path / "a.smi").write_text("\n".join([*queries[:10], odd]) + "\n")
+    scored = run("anomaly", tmp_path / "m", "--smiles", tmp_path / "a.smi", "-o", tmp_path / "a.csv",
+                 "--device", "cpu")
+    assert scored.exit_code == 0, scored.output
+    scores = pd.read_csv(tmp_path / "a.csv", keep_default_na=False)
+    assert scores["input_row"].tolist() == list(range(1, 12))
+    assert scores["reason"].iloc[:10].tolist() == [""] * 10
+    train_part = pd.to_numeric(scores["anomaly_percentile"].iloc[:10])
+    assert ((train_part >= 0) & (train_part <= 100)).all()
+    # Molecules the model was trained on sit inside its domain; the peptide does not.
+    assert float(scores["anomaly_score"].iloc[10]) > pd.to_numeric(scores["anomaly_score"].iloc[:10]).max()
+    assert float(scores["anomaly_percentile"].iloc[10]) == 100.0

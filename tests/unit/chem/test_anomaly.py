@@ -1,0 +1,30 @@
+import numpy as np
+import pytest
+
+from molvae.chem.anomaly import percentile, reference_quantiles, score_smiles
+from molvae.chem.fingerprints import FingerprintSettings
+from molvae.models import VAE
+from molvae.models.molecular import molecular_config
+
+
+def test_percentiles_against_the_reference():
+    reference = reference_quantiles(np.arange(1, 101, dtype=float))  # 1..100
+    assert len(reference) == 101
+    np.testing.assert_allclose(percentile(np.array([1.0, 50.5, 100.0, 500.0, -5.0]), reference),
+                               [0.0, 50.0, 100.0, 100.0, 0.0], atol=1e-6)
+    # Discrete scores (ties between quantiles) still give a defined percentile.
+    tied = reference_quantiles(np.array([1.0, 1.0, 1.0, 2.0]))
+    assert 0 <= percentile(np.array([1.0]), tied)[0] <= 100
+    with pytest.raises(ValueError, match="no training scores"):
+        reference_quantiles(np.array([]))
+
+
+def test_scoring_needs_a_reference_and_keeps_input_order():
+    model = VAE(molecular_config("vae", FingerprintSettings(n_bits=256), latent_dim=2, hidden_dims=(8,)))
+    with pytest.raises(ValueError, match="no training-set anomaly reference"):
+        score_smiles(model, ["CCO"])
+    model.config.metadata["anomaly_reference"] = list(np.linspace(10, 200, 101))
+    frame = score_smiles(model, ["CCO", "C1CC(", "c1ccccc1O"], read_errors=None)
+    assert frame["input_row"].tolist() == [1, 2, 3]
+    assert frame["reason"].tolist()[1].startswith("unparseable") and frame["reason"][0] == ""
+    assert frame["anomaly_score"][0] > 0 and 0 <= frame["anomaly_percentile"][2] <= 100
