@@ -133,3 +133,41 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
     for name, value in dict(request.targets).items():
         frame[f"target_{name}"] = value
     return frame, stats
+
+
+@torch.no_grad()
+def interpolation_path(model: VAE, library: FingerprintLibrary, start: str, end: str, steps: int = 10,
+                       method: str = "slerp", similarity: str = "soft-tanimoto",
+                       device: str = "auto") -> pd.DataFrame:
+    """The distinct library molecules met along the latent path between two molecules.
+
+    Both ends are encoded to their posterior means; ``steps`` points on the lerp/slerp path
+    are decoded and each taken to its nearest library molecule; consecutive repeats collapse
+    into one row, which records the first and last step that decoded to it.
+    """
+    from molvae.latent import interpolate
+
+    settings = check_compatible(model, library)
+    if model.condition_dim:
+        raise ValueError("interpolation needs an unconditional model")
+    inputs = prepare_inputs([start, end], settings)
+    if inputs.rejected:
+        position, reason = next(iter(inputs.rejected.items()))
+        which = "start" if position == 0 else "end"
+        raise ValueError(f"{which} molecule {[start, end][position]!r}: {reason}")
+    model.eval()
+    x, _ = fingerprint_data(inputs.packed).to(next(model.parameters()).device).batch(torch.arange(2))
+    probabilities = interpolate(model, x[0], x[1], steps, method).float().cpu().numpy()
+    hits = library.search(probabilities, 1, similarity=similarity, device=device)
+    rows: list[dict] = []
+    for step, (index, score) in enumerate(zip(hits.indices[:, 0], hits.scores[:, 0], strict=True)):
+        if rows and rows[-1]["library_index"] == index:
+            rows[-1]["last_step"] = step
+            continue
+        rows.append({"library_index": int(index), "first_step": step, "last_step": step,
+                     "decode_similarity": float(score)})
+    frame = pd.DataFrame(rows)
+    frame.insert(0, "position", np.arange(1, len(frame) + 1))
+    frame.insert(1, "smiles", library.smiles_at(frame["library_index"].to_numpy()))
+    frame.insert(2, "library_id", library.ids_at(frame["library_index"].to_numpy()))
+    return frame

@@ -8,6 +8,7 @@ from molvae.cli import library as library_cli
 from molvae.cli.anomaly import anomaly_command
 from molvae.cli.generate import generate_command
 from molvae.cli.ingest import ingest_command
+from molvae.cli.interpolate import interpolate_command
 from molvae.cli.reconstruct import reconstruct_command
 from molvae.cli.train import train_command
 
@@ -24,6 +25,7 @@ app.command("train")(train_command)
 app.command("reconstruct")(reconstruct_command)
 app.command("generate")(generate_command)
 app.command("anomaly")(anomaly_command)
+app.command("interpolate")(interpolate_command)
 app.add_typer(library_cli.app, name="library")
 
 if __name__ == "__main__":

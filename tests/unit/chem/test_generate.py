@@ -81,3 +81,16 @@ def test_request_validation():
         GenerationRequest(n=1, mode="around")
     with pytest.raises(ValueError, match=">= 1"):
         GenerationRequest(n=0)
+
+
+def test_interpolation_path_collapses_repeats_and_covers_every_step():
+    from molvae.chem.generate import interpolation_path
+
+    path = interpolation_path(model(), library(), "CCO", "c1ccccc1O", steps=12, device="cpu")
+    assert path["position"].tolist() == list(range(1, len(path) + 1))
+    assert path["first_step"].iloc[0] == 0 and path["last_step"].iloc[-1] == 11
+    assert (path["first_step"].iloc[1:].to_numpy() == path["last_step"].iloc[:-1].to_numpy() + 1).all()
+    assert (path["library_index"].diff().iloc[1:] != 0).all()
+    assert path["smiles"].notna().all()
+    with pytest.raises(ValueError, match="start molecule 'C1CC\\('"):
+        interpolation_path(model(), library(), "C1CC(", "CCO", device="cpu")

@@ -1,0 +1,41 @@
+"""``molvae interpolate``: the path of distinct library molecules between two molecules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from molvae.cli.errors import user_errors
+
+console = Console()
+
+
+@user_errors
+def interpolate_command(
+    model_dir: Path = typer.Argument(..., help="Model folder written by 'molvae train'."),
+    start: str = typer.Argument(..., help="SMILES of the first molecule."),
+    end: str = typer.Argument(..., help="SMILES of the last molecule."),
+    library: Path = typer.Option(..., "--library", help="Library folder from 'molvae library build'."),
+    steps: int = typer.Option(10, "--steps"),
+    method: str = typer.Option("slerp", "--method", help="slerp or lerp."),
+    out: Path | None = typer.Option(None, "-o", "--out", help="CSV to write (printed when omitted)."),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Decode points along the latent path; consecutive repeats collapse into one row."""
+    from molvae.chem.generate import interpolation_path
+    from molvae.chem.search import FingerprintLibrary
+    from molvae.device import resolve_device
+    from molvae.io import atomic_path
+    from molvae.models import load_model
+
+    model = load_model(model_dir, resolve_device(device))
+    frame = interpolation_path(model, FingerprintLibrary.open(library), start, end, steps, method,
+                               device=device)
+    if out is None:
+        console.print(frame.to_string(index=False), markup=False, soft_wrap=True)
+        return
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False)
+    console.print(f"wrote {len(frame)} distinct molecules on the path to {out}", markup=False, soft_wrap=True)
