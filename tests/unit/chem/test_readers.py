@@ -2,24 +2,12 @@ import csv
 import gzip
 import pickle
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from rdkit import Chem
+from reading import mol_block, read_all
 
 from molvae.chem.readers import RawRecord, detect_format, iter_records
-
-
-def read_all(path, **kwargs) -> list[RawRecord]:
-    return [record for chunk in iter_records(path, **kwargs) for record in chunk]
-
-
-def mol_block(smiles: str, title: str = "") -> str:
-    mol = Chem.MolFromSmiles(smiles)
-    mol.SetProp("_Name", title)
-    return Chem.MolToMolBlock(mol)
 
 
 @pytest.mark.parametrize(
@@ -271,125 +259,6 @@ def test_smi_non_utf8_line_is_counted(tmp_path):
         (2, "C\\x80C", "not valid UTF-8"),
         (3, "CCN", None),
     ]
-
-
-# SDF
-
-
-def test_sdf_records_keep_mol_blocks_and_titles(tmp_path):
-    first, second = mol_block("CCO", "ethanol"), mol_block("c1ccccc1")
-    path = tmp_path / "mols.sdf"
-    path.write_text(f"{first}>  <ID>\nE1\n\n$$$$\n{second}$$$$\n")
-
-    records = read_all(path)
-
-    assert [(r.row, r.kind, r.record_id, r.error) for r in records] == [
-        (1, "molblock", "ethanol", None),
-        (2, "molblock", None, None),
-    ]
-    assert records[0].text == f"{first}>  <ID>\nE1\n\n"
-    assert Chem.MolToSmiles(Chem.MolFromMolBlock(records[0].text)) == "CCO"
-    assert [r.record_id for r in read_all(path, id_col="ID")] == ["E1", None]
-
-
-def test_sdf_empty_and_unreadable_records_are_counted(tmp_path):
-    good = mol_block("CCO", "good")
-    truncated = "\n".join(mol_block("CCN", "cut").splitlines()[:5]) + "\n"
-    path = tmp_path / "mols.sdf"
-    path.write_text(f"{good}$$$$\n\n$$$$\n{truncated}$$$$\n{good}")
-
-    records = read_all(path)
-
-    assert [(r.row, r.record_id) for r in records] == [(1, "good"), (2, None), (3, "cut"), (4, "good")]
-    assert records[0].error is None
-    assert records[1].error == "empty"
-    first_line = good.count("\n") + 4  # after the good record, its $$$$, a blank line and $$$$
-    assert records[2].error == (
-        f"unreadable SDF record: no 'M  END' line (record starts at line {first_line})"
-    )
-    # The last record has no $$$$ after it but is complete.
-    assert records[3].error is None
-
-
-def test_sdf_trailing_blank_lines_are_not_a_record(tmp_path):
-    path = tmp_path / "mols.sdf"
-    path.write_text(f"{mol_block('C')}$$$$\n\n\n")
-
-    assert len(read_all(path)) == 1
-
-
-def test_sdf_non_utf8_bytes_reject_only_in_the_connection_table(tmp_path):
-    block = mol_block("CC", "x").encode()
-    legacy_names = block.replace(b"x", b"caf\xe9", 1) + b">  <name>\ncaf\xe9\n\n"
-    bad_atom = block.replace(b" C   0", b" \xff   0", 1)
-    path = tmp_path / "mols.sdf"
-    path.write_bytes(b"$$$$\n".join([block, legacy_names, bad_atom, b""]))
-
-    records = read_all(path)
-
-    assert [(r.record_id, r.error) for r in records] == [
-        ("x", None),
-        ("caf\\xe9", None),
-        ("x", "not valid UTF-8"),
-    ]
-    assert "caf\\xe9" in records[1].text
-    assert "\\xff" in records[2].text
-
-
-# Parquet
-
-
-def test_parquet_columns_nulls_and_ids(tmp_path):
-    path = tmp_path / "mols.parquet"
-    table = pa.table({"Smiles": ["CCO", None, " ", "CCN"], "cid": [1, 2, None, 4]})
-    pq.write_table(table, path, row_group_size=2)
-
-    chunks = list(iter_records(path, id_col="cid", chunk_size=3))
-
-    records = [r for chunk in chunks for r in chunk]
-    assert [(r.row, r.text, r.record_id, r.error) for r in records] == [
-        (1, "CCO", "1", None),
-        (2, "", "2", "empty"),
-        (3, " ", None, "empty"),
-        (4, "CCN", "4", None),
-    ]
-    assert all(len(chunk) <= 3 for chunk in chunks)
-
-
-def test_parquet_dictionary_and_binary_smiles(tmp_path):
-    path = tmp_path / "mols.parquet"
-    table = pa.table(
-        {
-            "smiles": pa.array(["CCO", "CCO"]).dictionary_encode(),
-            "raw": pa.array([b"CCN", b"C\xffC"], type=pa.binary()),
-        }
-    )
-    pq.write_table(table, path)
-
-    assert [r.text for r in read_all(path)] == ["CCO", "CCO"]
-    assert [(r.text, r.error) for r in read_all(path, smiles_col="raw")] == [
-        ("CCN", None),
-        ("C\\xffC", "not valid UTF-8"),
-    ]
-
-
-def test_parquet_errors_name_the_file(tmp_path):
-    numbers = tmp_path / "numbers.parquet"
-    pq.write_table(pa.table({"smiles": [1, 2]}), numbers)
-    with pytest.raises(ValueError, match=r"numbers\.parquet: column 'smiles' holds int64"):
-        iter_records(numbers)
-    with pytest.raises(ValueError, match=r"numbers\.parquet: no column 'x'.*'smiles'"):
-        iter_records(numbers, smiles_col="x")
-
-    junk = tmp_path / "junk.parquet"
-    junk.write_text("SMILES\nCCO\n")
-    with pytest.raises(ValueError, match=r"junk\.parquet: cannot read as Parquet"):
-        iter_records(junk)
-
-    zipped = tmp_path / "mols.parquet.gz"
-    zipped.write_bytes(gzip.compress(numbers.read_bytes()))
-    with pytest.raises(ValueError, match=r"mols\.parquet\.gz: gzip-compressed Parquet"):
-        iter_records(zipped)
 
 
 # gzip
