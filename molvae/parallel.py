@@ -11,6 +11,7 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -31,7 +32,10 @@ def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int | None 
 
     ``workers <= 1`` runs in this process (same results, easier debugging). Worker
     processes are spawned, not forked, so they start clean of any threads (torch,
-    progress bars) the parent holds; ``func`` must be importable at module level.
+    progress bars) the parent holds; ``func`` must be importable at module level. If the
+    consumer stops early (an error, or closing the generator), pending work is cancelled
+    and the workers are shut down; ``multiprocessing.Pool.terminate`` can deadlock there,
+    so the executor from ``concurrent.futures`` is used instead.
     """
     workers = default_workers() if workers is None else workers
     if workers <= 1:
@@ -39,13 +43,18 @@ def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int | None 
             yield item, func(item)
         return
     max_pending = max_pending or 2 * workers
-    with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        pending: deque = deque()
-        for item in items:
-            pending.append((item, pool.apply_async(func, (item,))))
-            if len(pending) >= max_pending:
-                done_item, result = pending.popleft()
-                yield done_item, result.get()
-        while pending:
-            done_item, result = pending.popleft()
-            yield done_item, result.get()
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[tuple[T, Future]] = deque()
+        try:
+            for item in items:
+                pending.append((item, pool.submit(func, item)))
+                if len(pending) >= max_pending:
+                    done_item, future = pending.popleft()
+                    yield done_item, future.result()
+            while pending:
+                done_item, future = pending.popleft()
+                yield done_item, future.result()
+        finally:
+            for _, future in pending:
+                future.cancel()

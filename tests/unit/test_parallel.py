@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 from molvae.parallel import default_workers, ordered_map
 
 
@@ -34,3 +36,17 @@ def test_bounded_pending_does_not_drain_the_input():
     assert len(pulled) <= 5
     results.close()
     assert default_workers() >= 1
+
+
+def fail_on_three(x):
+    if x == 3:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+def test_a_worker_error_reaches_the_consumer_and_stops_the_pool():
+    seen = []
+    with pytest.raises(ValueError, match="bad item 3"):
+        for item, _ in ordered_map(fail_on_three, range(50), workers=2, max_pending=4):
+            seen.append(item)
+    assert seen == [0, 1, 2]
