@@ -9,6 +9,7 @@ never advances them.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -148,3 +149,30 @@ def iwae_nll(model: VAE, x: torch.Tensor, condition: torch.Tensor | None = None,
         log_w = log_px + log_pz - log_qz
         out.append(-(torch.logsumexp(log_w, dim=1) - math.log(k)))
     return torch.cat(out)
+
+
+@torch.no_grad()
+def summarize_elbo(model: VAE, batches: Iterable[tuple[torch.Tensor, torch.Tensor | None]],
+                   generator: torch.Generator | None = None, iwae_k: int = 0) -> dict[str, float]:
+    """Mean −ELBO, reconstruction and KL (1 sample; nats per input) over ``batches``, the
+    IWAE NLL when ``iwae_k`` > 0, and the active units (Burda et al.: latent units whose
+    posterior mean varies across inputs, variance > 0.01)."""
+    model.eval()
+    sums = {"neg_elbo": 0.0, "recon": 0.0, "kl": 0.0, "iwae": 0.0}
+    means, n = [], 0
+    for x, c in batches:
+        neg_elbo, recon, kl = negative_elbo(model, x, c, 1, generator)
+        sums["neg_elbo"] += neg_elbo.sum().item()
+        sums["recon"] += recon.sum().item()
+        sums["kl"] += kl.sum().item()
+        if iwae_k:
+            sums["iwae"] += iwae_nll(model, x, c, iwae_k, generator).sum().item()
+        means.append(model.encode(x, c)[0].float().cpu())
+        n += len(x)
+    active = int((torch.cat(means).var(dim=0) > 0.01).sum()) if n > 1 else 0
+    count = max(1, n)
+    summary = {"neg_elbo_nats": sums["neg_elbo"] / count, "recon_nats": sums["recon"] / count,
+               "kl_nats": sums["kl"] / count, "active_units": active, "n": n}
+    if iwae_k:
+        summary["iwae_nll_nats"] = sums["iwae"] / count
+    return summary

@@ -13,11 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from molvae.chem.properties import compute_properties_frame
-from molvae.chem.reconstruct import model_fingerprint_settings, prepare_inputs
+from molvae.chem.reconstruct import model_fingerprint_settings, own_conditions, prepare_inputs
 from molvae.latent import anomaly_score
 from molvae.models.core import VAE
-from molvae.models.molecular import ConditionScaler, fingerprint_data
+from molvae.models.molecular import fingerprint_data
 
 REFERENCE_KEY = "anomaly_reference"
 N_SAMPLES = 10
@@ -56,12 +55,7 @@ def score_smiles(model: VAE, smiles: Sequence[str], read_errors: Mapping[int, st
     if not quantiles:
         raise ValueError("this model has no training-set anomaly reference (train it with molvae train)")
     inputs = prepare_inputs(smiles, model_fingerprint_settings(model), read_errors)
-    conditions = None
-    if model.condition_dim:
-        scaler = ConditionScaler.from_config(model.config)
-        values = compute_properties_frame([m.mol for m in inputs.molecules], list(scaler.names))
-        conditions = scaler.normalize(values.to_numpy(dtype=np.float64))
-    scores = fingerprint_scores(model, inputs.packed, conditions, seed)
+    scores = fingerprint_scores(model, inputs.packed, own_conditions(model, inputs.molecules), seed)
     ranks = percentile(scores, quantiles)
     found = dict(zip(inputs.positions, range(len(inputs.positions)), strict=True))
     rows = []

@@ -16,7 +16,7 @@ from molvae.io import write_json
 from molvae.models.core import VAE
 from molvae.models.molecular import ConditionScaler, fingerprint_data, molecular_config
 from molvae.models.persistence import save_model
-from molvae.objectives import negative_elbo
+from molvae.objectives import summarize_elbo
 from molvae.training import Callback, TrainConfig, Trainer
 
 METRICS_FILE = "metrics.json"
@@ -36,20 +36,11 @@ def split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.n
 def evaluate_fingerprints(model: VAE, packed: np.ndarray, conditions: torch.Tensor | None = None,
                           seed: int = 0, batch_size: int = 4096) -> dict[str, float]:
     """Mean −ELBO, reconstruction and KL (nats per molecule, 1 sample) and active units."""
-    model.eval()
     device = next(model.parameters()).device
-    data = fingerprint_data(packed, conditions).to(device)
     gen = torch.Generator(device=device).manual_seed(seed)
-    totals = np.zeros(3)
-    means = []
-    for x, c in data.batches(batch_size):
-        neg_elbo, recon, kl = negative_elbo(model, x, c, 1, gen)
-        totals += [neg_elbo.sum().item(), recon.sum().item(), kl.sum().item()]
-        means.append(model.encode(x, c)[0].float().cpu())
-    n = max(1, len(packed))
-    active = int((torch.cat(means).var(dim=0) > 0.01).sum()) if len(packed) > 1 else 0
-    return {"neg_elbo_nats": totals[0] / n, "recon_nats": totals[1] / n, "kl_nats": totals[2] / n,
-            "active_units": active}
+    batches = fingerprint_data(packed, conditions).to(device).batches(batch_size)
+    summary = summarize_elbo(model, batches, gen)
+    return {key: summary[key] for key in ("neg_elbo_nats", "recon_nats", "kl_nats", "active_units")}
 
 
 def train_molecular_model(dataset_dir: str | Path, model_dir: str | Path, *, kind: str = "vae",

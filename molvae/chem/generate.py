@@ -2,7 +2,7 @@
 
 Each round draws a batch of latent points for the chosen mode, decodes them to bit
 probabilities and takes each one's nearest library molecule. Molecules already found
-(and, with ``novel``, the training set) are kept out, and rounds continue until exactly
+(and any excluded rows, e.g. the training set) are kept out, and rounds continue until exactly
 ``n`` unique candidates exist, or stop with :class:`GenerationShortfall` explaining why.
 The raw draws are counted before de-duplication, so hubness (many samples landing on the
 same few molecules) shows in the statistics instead of being hidden.
@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from molvae.chem.fingerprints import unpack_bits
 from molvae.chem.reconstruct import check_compatible, prepare_inputs
 from molvae.chem.search import FingerprintLibrary
 from molvae.errors import GenerationShortfall
 from molvae.models.core import VAE
-from molvae.models.molecular import ConditionScaler, fingerprint_data
+from molvae.models.molecular import ConditionScaler
 
 MODES = ("prior", "around", "condition")
 
@@ -36,7 +37,6 @@ class GenerationRequest:
     seeds: Sequence[str] = ()
     spread: float = 0.5
     targets: Mapping[str, float] = field(default_factory=dict)
-    novel: bool = False
     batch_size: int = 512
     max_rounds: int = 50
 
@@ -72,7 +72,7 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
                         device: str = "auto", seed: int = 0) -> tuple[pd.DataFrame, dict]:
     """Exactly ``request.n`` unique candidates, best decode similarity first, and statistics.
 
-    ``exclude`` masks library rows never to return (the training set for ``novel``).
+    ``exclude`` masks library rows never to return (the training set, for novel candidates).
     """
     settings = check_compatible(model, library)
     model.eval()
@@ -86,8 +86,7 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
             raise ValueError(f"seed {position + 1} ({request.seeds[position]!r}): {reason}")
         if model.condition_dim:
             raise ValueError("'around' needs an unconditional model")
-        x, _ = fingerprint_data(inputs.packed).to(model_device).batch(torch.arange(len(inputs.packed)))
-        seed_means = model.encode(x)[0]
+        seed_means = model.encode(unpack_bits(torch.from_numpy(inputs.packed).to(model_device)))[0]
         seed_smiles = [m.smiles for m in inputs.molecules]
     condition = None
     if model.condition_dim:
@@ -156,7 +155,7 @@ def interpolation_path(model: VAE, library: FingerprintLibrary, start: str, end:
         which = "start" if position == 0 else "end"
         raise ValueError(f"{which} molecule {[start, end][position]!r}: {reason}")
     model.eval()
-    x, _ = fingerprint_data(inputs.packed).to(next(model.parameters()).device).batch(torch.arange(2))
+    x = unpack_bits(torch.from_numpy(inputs.packed).to(next(model.parameters()).device))
     probabilities = interpolate(model, x[0], x[1], steps, method).float().cpu().numpy()
     hits = library.search(probabilities, 1, similarity=similarity, device=device)
     rows: list[dict] = []

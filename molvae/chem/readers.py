@@ -218,3 +218,14 @@ def _smi_records(source: str) -> Iterator[RawRecord]:
                 continue
             record_id = fields[1] if len(fields) > 1 else None
             yield _record(source, line_number, "smiles", fields[0], record_id)
+
+
+def read_texts(path: str | os.PathLike[str], *, smiles_col: str | None = None
+               ) -> tuple[list[str], dict[int, str]]:
+    """Every record's text in file order, and the reader's reject reason by position.
+
+    For commands that score a whole file of molecules (reconstruct, anomaly) and must
+    report every row, including those the reader already rejected.
+    """
+    records = [record for chunk in iter_records(path, smiles_col=smiles_col) for record in chunk]
+    return [r.text for r in records], {i: r.error for i, r in enumerate(records) if r.error is not None}

@@ -68,6 +68,15 @@ def check_compatible(model: VAE, library: FingerprintLibrary) -> FingerprintSett
     return settings
 
 
+def own_conditions(model: VAE, molecules: Sequence[StandardMolecule]) -> torch.Tensor | None:
+    """For a conditional model, each molecule's own property values as its normalized condition."""
+    if not model.condition_dim:
+        return None
+    scaler = ConditionScaler.from_config(model.config)
+    values = compute_properties_frame([m.mol for m in molecules], list(scaler.names))
+    return scaler.normalize(values.to_numpy(dtype=np.float64))
+
+
 @torch.no_grad()
 def decode_means(model: VAE, packed: np.ndarray, conditions: torch.Tensor | None = None,
                  batch_size: int = 2048) -> np.ndarray:
@@ -86,12 +95,7 @@ def reconstruct(model: VAE, library: FingerprintLibrary, smiles: Sequence[str], 
     """One row per (input, rank) in input order; a rejected input gets one row with its reason."""
     settings = check_compatible(model, library)
     inputs = prepare_inputs(smiles, settings, read_errors)
-    conditions = None
-    if model.condition_dim:
-        scaler = ConditionScaler.from_config(model.config)
-        values = compute_properties_frame([m.mol for m in inputs.molecules], list(scaler.names))
-        conditions = scaler.normalize(values.to_numpy(dtype=np.float64))
-    probabilities = decode_means(model, inputs.packed, conditions)
+    probabilities = decode_means(model, inputs.packed, own_conditions(model, inputs.molecules))
     hits = library.search(probabilities, k, similarity=similarity, device=device)
     found = hits.indices[hits.indices >= 0]
     ids = dict(zip(found.tolist(), library.ids_at(found), strict=True))

@@ -23,15 +23,13 @@ def anomaly_command(
 ) -> None:
     """Score = mean −ELBO (higher = more unusual) and its percentile among training molecules."""
     from molvae.chem.anomaly import score_smiles
-    from molvae.chem.readers import iter_records
+    from molvae.chem.readers import read_texts
     from molvae.device import resolve_device
     from molvae.io import atomic_path
     from molvae.models import load_model
 
-    records = [record for chunk in iter_records(smiles, smiles_col=smiles_col) for record in chunk]
-    read_errors = {i: r.error for i, r in enumerate(records) if r.error is not None}
-    frame = score_smiles(load_model(model_dir, resolve_device(device)), [r.text for r in records],
-                         read_errors, seed)
+    texts, read_errors = read_texts(smiles, smiles_col=smiles_col)
+    frame = score_smiles(load_model(model_dir, resolve_device(device)), texts, read_errors, seed)
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
     scored = int((frame["reason"] == "").sum())

@@ -60,7 +60,7 @@ def generate_command(
     targets = parse_targets(condition)
     mode = "around" if around else "condition" if targets else "prior"
     request = GenerationRequest(n=n, mode=mode, temperature=temperature, seeds=around, spread=spread,
-                                targets=targets, novel=novel, batch_size=batch_size, max_rounds=max_rounds)
+                                targets=targets, batch_size=batch_size, max_rounds=max_rounds)
     lib = FingerprintLibrary.open(library)
     exclude = None
     if novel:

@@ -26,18 +26,16 @@ def reconstruct_command(
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """For each input molecule, the top-k decoded library molecules with scores, and recovery."""
-    from molvae.chem.readers import iter_records
+    from molvae.chem.readers import read_texts
     from molvae.chem.reconstruct import reconstruct, recovery
     from molvae.chem.search import FingerprintLibrary
     from molvae.device import resolve_device
     from molvae.io import atomic_path
     from molvae.models import load_model
 
-    records = [record for chunk in iter_records(smiles, smiles_col=smiles_col) for record in chunk]
-    read_errors = {i: r.error for i, r in enumerate(records) if r.error is not None}
+    texts, read_errors = read_texts(smiles, smiles_col=smiles_col)
     model = load_model(model_dir, resolve_device(device))
-    frame = reconstruct(model, FingerprintLibrary.open(library), [r.text for r in records], k, similarity,
-                        device, read_errors)
+    frame = reconstruct(model, FingerprintLibrary.open(library), texts, k, similarity, device, read_errors)
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
     console.print(f"wrote {out}", markup=False, soft_wrap=True)

@@ -18,7 +18,7 @@ from molvae.images.datasets import IMAGE_SHAPE, ImageSet, load_image_source
 from molvae.io import write_json
 from molvae.models.config import ObjectiveConfig, VAEConfig
 from molvae.models.core import VAE
-from molvae.objectives import iwae_nll, negative_elbo
+from molvae.objectives import summarize_elbo
 from molvae.training import Callback, TrainConfig, Trainer, TrainingData
 
 N_PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
@@ -70,12 +70,17 @@ def _uint8_to_unit(batch: torch.Tensor) -> torch.Tensor:
 
 def training_data(images: ImageSet, config: VAEConfig) -> TrainingData:
     """Compact uint8 pixels, one-hot labels as conditions for a CVAE."""
+    return image_data(images, config.condition_dim)
+
+
+def image_data(images: ImageSet, condition_dim: int) -> TrainingData:
+    """Images as model inputs for a model with ``condition_dim`` classes (0: unconditional)."""
     inputs = torch.from_numpy(np.ascontiguousarray(images.images)).reshape(len(images), -1)
     conditions = None
-    if config.condition_dim:
+    if condition_dim:
         if images.labels is None:
             raise ValueError("a cvae needs labelled images (labels are the condition)")
-        conditions = one_hot(images.labels, config.condition_dim)
+        conditions = one_hot(images.labels, condition_dim)
     return TrainingData(inputs, conditions, _uint8_to_unit)
 
 
@@ -102,29 +107,15 @@ def image_config(kind: str, class_names: Sequence[str], *, latent_dim: int = 20,
 def evaluate_images(model: VAE, images: ImageSet, iwae_k: int = 100, seed: int = 0,
                     batch_size: int = 1000) -> dict[str, float]:
     """Test-set −ELBO (1 sample; BCE on [0, 1] pixels plus KL) and IWAE NLL, nats/image."""
-    model.eval()
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
-    sums = {"neg_elbo": 0.0, "recon": 0.0, "kl": 0.0, "iwae": 0.0}
-    mus = []
-    for start in range(0, len(images), batch_size):
-        part = images.subset(np.arange(start, min(start + batch_size, len(images))))
-        x = pixels(part).to(device)
-        c = one_hot(part.labels, model.condition_dim).to(device) if model.condition_dim else None
-        neg_elbo, recon, kl = negative_elbo(model, x, c, 1, gen)
-        sums["neg_elbo"] += neg_elbo.sum().item()
-        sums["recon"] += recon.sum().item()
-        sums["kl"] += kl.sum().item()
-        if iwae_k:
-            sums["iwae"] += iwae_nll(model, x, c, iwae_k, gen).sum().item()
-        mus.append(model.encode(x, c)[0].float().cpu())
-    n = len(images)
-    # Active units (Burda et al.): latent units whose posterior mean varies across inputs.
-    active = int((torch.cat(mus).var(dim=0) > 0.01).sum())
-    metrics = {"test_neg_elbo_nats": sums["neg_elbo"] / n, "test_recon_nats": sums["recon"] / n,
-               "test_kl_nats": sums["kl"] / n, "active_units": active, "n_test": n}
+    batches = image_data(images, model.condition_dim).to(device).batches(batch_size)
+    summary = summarize_elbo(model, batches, gen, iwae_k)
+    metrics = {"test_neg_elbo_nats": summary["neg_elbo_nats"], "test_recon_nats": summary["recon_nats"],
+               "test_kl_nats": summary["kl_nats"], "active_units": summary["active_units"],
+               "n_test": summary["n"]}
     if iwae_k:
-        metrics |= {"test_iwae_nll_nats": sums["iwae"] / n, "iwae_k": iwae_k}
+        metrics |= {"test_iwae_nll_nats": summary["iwae_nll_nats"], "iwae_k": iwae_k}
     return metrics
 
 
