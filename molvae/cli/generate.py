@@ -33,45 +33,56 @@ def parse_targets(text: str | None) -> dict[str, float]:
 def generate_command(
     model_dir: Path = typer.Argument(..., help="Model folder written by 'molvae train'."),
     library: Path = typer.Option(..., "--library", help="Library folder from 'molvae library build'."),
-    n: int = typer.Option(100, "-n", help="Unique candidates to return (exactly, or an error)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Candidates CSV."),
+    n: int = typer.Option(100, "-n", help="Unique candidates to generate (exactly, or an error)."),
+    out: Path = typer.Option(..., "-o", "--out", help="Candidates CSV (.sdf, .png, .rejects.csv beside)."),
     temperature: float = typer.Option(1.0, "--temperature", help="Prior scale (prior and condition modes)."),
     around: list[str] = typer.Option([], "--around", help="Seed SMILES for analogs (repeatable)."),
     spread: float = typer.Option(0.5, "--spread", help="Latent spread around seeds, in prior units."),
     condition: str | None = typer.Option(None, "--condition", help="CVAE targets, e.g. qed=0.9,clogp=2.5"),
+    train: Path | None = typer.Option(None, "--train", help="Training dataset: novelty, --novel."),
     novel: bool = typer.Option(False, "--novel", help="Exclude the training set (needs --train)."),
-    train: Path | None = typer.Option(None, "--train", help="The training dataset, for --novel."),
+    max_alerts: int | None = typer.Option(None, "--max-alerts", help="Drop candidates with more alerts."),
+    ranges: str | None = typer.Option(None, "--range", help="Keep only e.g. mw=200:450,clogp=:3,qed=0.5:"),
+    rank_by: str = typer.Option("score", "--rank-by", help="'score' (documented) or any numeric column."),
+    diverse: int | None = typer.Option(None, "--diverse", help="Keep N by MaxMin diversity after ranking."),
     similarity: str = typer.Option("soft-tanimoto", "--similarity"),
     batch_size: int = typer.Option(512, "--batch-size", help="Latent draws per round."),
     max_rounds: int = typer.Option(50, "--max-rounds"),
+    run_id: str = typer.Option("", "--run-id", help="Provenance id for every row (pipelines pass theirs)."),
     device: str = typer.Option("auto", "--device"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
-    """Prior samples, analogs around seeds (--around), or property targets (--condition)."""
-    import numpy as np
-
+    """Prior samples, analogs (--around) or property targets (--condition), scored and exported."""
+    from molvae.chem.candidates import annotate_candidates, in_training_set
+    from molvae.chem.export import export_candidates
     from molvae.chem.generate import GenerationRequest, generate_candidates
     from molvae.chem.search import FingerprintLibrary
-    from molvae.data import MoleculeDataset
+    from molvae.chem.selection import parse_ranges, select_candidates
     from molvae.device import resolve_device
-    from molvae.io import atomic_path
     from molvae.models import load_model
 
     targets = parse_targets(condition)
     mode = "around" if around else "condition" if targets else "prior"
     request = GenerationRequest(n=n, mode=mode, temperature=temperature, seeds=around, spread=spread,
                                 targets=targets, batch_size=batch_size, max_rounds=max_rounds)
+    filter_ranges = parse_ranges(ranges)
     lib = FingerprintLibrary.open(library)
-    exclude = None
-    if novel:
-        if train is None:
-            raise ValueError("--novel needs --train DATASET_DIR (the dataset the model was trained on)")
-        train_keys = set(MoleculeDataset(train).molecules(["inchikey"])["inchikey"])
-        exclude = np.isin(np.array(lib.ids_at(np.arange(len(lib))), dtype=object), list(train_keys))
+    if novel and train is None:
+        raise ValueError("--novel needs --train DATASET_DIR (the dataset the model was trained on)")
+    train_lib = FingerprintLibrary.from_dataset(train) if train is not None else None
+    exclude = in_training_set(lib.ids_at(range(len(lib))), train_lib) if novel else None
     model = load_model(model_dir, resolve_device(device))
     frame, stats = generate_candidates(model, lib, request, exclude=exclude, similarity=similarity,
                                        device=device, seed=seed)
-    with atomic_path(out) as tmp:
-        frame.to_csv(tmp, index=False)
-    console.print(f"wrote {len(frame)} candidates to {out}", markup=False, soft_wrap=True)
+    scored = annotate_candidates(frame, lib, model, train=train_lib, model_name=str(model_dir),
+                                 run_id=run_id, seed=seed)
+    selected, rejects = select_candidates(scored, lib.packed[scored["library_index"].to_numpy()],
+                                          max_alerts=max_alerts, ranges=filter_ranges, rank_by=rank_by,
+                                          diverse=diverse, seed=seed)
+    paths = export_candidates(selected, rejects, out)
+    stats |= {"exported": len(selected), "left_out": len(rejects)}
+    console.print(f"wrote {len(selected)} candidates to {paths.csv} (with {paths.sdf.name}"
+                  f"{', ' + paths.png.name if len(selected) else ''}); {len(rejects)} left out, "
+                  "with reasons, "
+                  f"in {paths.rejects}", markup=False, soft_wrap=True)
     console.print_json(json.dumps(stats))

@@ -6,6 +6,7 @@ from molvae.cli import data as data_cli
 from molvae.cli import images as images_cli
 from molvae.cli import library as library_cli
 from molvae.cli.anomaly import anomaly_command
+from molvae.cli.evaluate import evaluate_command
 from molvae.cli.generate import generate_command
 from molvae.cli.ingest import ingest_command
 from molvae.cli.interpolate import interpolate_command
@@ -26,6 +27,7 @@ app.command("reconstruct")(reconstruct_command)
 app.command("generate")(generate_command)
 app.command("anomaly")(anomaly_command)
 app.command("interpolate")(interpolate_command)
+app.command("evaluate")(evaluate_command)
 app.add_typer(library_cli.app, name="library")
 
 if __name__ == "__main__":

@@ -8,6 +8,11 @@ from typer.testing import CliRunner
 
 from molvae.cli.main import app
 
+EXPORT_COLUMNS = ("rank", "smiles", "inchikey", "library_id", "decode_similarity", "nearest_train_smiles",
+                  "nearest_train_similarity", "novel", "qed", "sa_score", "clogp", "mw", "tpsa", "hbd", "hba",
+                  "rotb", "lipinski_violations", "veber_pass", "alerts", "scaffold", "ad_score",
+                  "ad_percentile", "score", "model", "run_id")
+
 BUNDLED_TRAIN = Path(__file__).resolve().parents[2] / "data" / "moses" / "train.csv.gz"
 
 
@@ -38,11 +43,30 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
     # A low-β model memorizes 300 molecules: most come back from their own decoded fingerprint.
     assert summary["inputs"] == 20 and summary["top5"] >= 0.6 and summary["top1"] >= 0.4
 
+    evaluated = run("evaluate", tmp_path / "m", "--library", tmp_path / "lib", "--train", tmp_path / "ds",
+                    "--test", tmp_path / "ds", "-o", tmp_path / "metrics.json", "--recovery-n", "40",
+                    "--n-samples", "200", "--k", "5", "--device", "cpu")
+    assert evaluated.exit_code == 0, evaluated.output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["recovery_in_library_fraction"] == 1.0 and metrics["recovery_inputs"] == 40
+    assert metrics["recovery_top1"] >= 0.4 and metrics["recovery_top5_soft_tanimoto_sq"] >= 0.4
+    # Every hit is a training molecule here, and a random draw of the library is all distinct.
+    assert metrics["novelty"] == 0.0 and metrics["random_novelty"] == 0.0
+    assert 0 < metrics["raw_unique_fraction"] <= 1 and 0 <= metrics["median_decode_similarity"] <= 1
+    assert {"intdiv1", "snn", "frag", "w1_qed", "random_snn"} <= set(metrics)
+
     generated = run("generate", tmp_path / "m", "--library", tmp_path / "lib", "-n", "5", "-o",
-                    tmp_path / "cand.csv", "--temperature", "1.5", "--device", "cpu")
+                    tmp_path / "cand.csv", "--temperature", "1.5", "--device", "cpu",
+                    "--train", tmp_path / "ds",
+                    "--run-id", "r1")
     assert generated.exit_code == 0, generated.output
     candidates = pd.read_csv(tmp_path / "cand.csv")
     assert len(candidates) == 5 and candidates["library_id"].is_unique
+    assert set(EXPORT_COLUMNS) <= set(candidates.columns) and (candidates["run_id"] == "r1").all()
+    # The library is the training set: each candidate is its own nearest training molecule.
+    assert not candidates["novel"].any() and (candidates["nearest_train_similarity"] == 1.0).all()
+    assert (candidates["smiles"] == candidates["nearest_train_smiles"]).all()
+    assert (tmp_path / "cand.sdf").read_text().count("$$$$") == 5 and (tmp_path / "cand.png").stat().st_size
     # The library is the training set itself: --novel leaves nothing eligible, and says so.
     novel = run("generate", tmp_path / "m", "--library", tmp_path / "lib", "-n", "5", "-o",
                 tmp_path / "n.csv", "--novel", "--train", tmp_path / "ds", "--max-rounds", "2",

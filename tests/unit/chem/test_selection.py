@@ -1,0 +1,75 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from molvae.chem.selection import (
+    apply_filters,
+    parse_ranges,
+    pick_diverse,
+    rank_candidates,
+    rank_score,
+    select_candidates,
+)
+
+
+def frame(**overrides):
+    base = {"smiles": ["CCO", "CCN", "CCC", "c1ccccc1"], "inchikey": ["K1", "K2", "K3", "K4"],
+            "library_id": ["L1", "L2", "L3", "L4"], "qed": [0.5, 0.9, 0.2, 0.6],
+            "sa_score": [1.0, 2.0, 5.5, 3.0],
+            "decode_similarity": [0.8, 0.7, 0.9, 0.6], "ad_percentile": [50.0, 99.0, 3.0, 40.0],
+            "n_alerts": [0, 2, 1, 0], "mw": [46.1, 45.1, 44.1, 78.1], "rank": [1, 2, 3, 4]}
+    return pd.DataFrame(base | overrides)
+
+
+def test_parse_ranges_open_bounds_and_errors():
+    assert parse_ranges("mw=200:450, clogp=:3,qed=0.5:") == {
+        "mw": (200.0, 450.0), "clogp": (-np.inf, 3.0), "qed": (0.5, np.inf)}
+    assert parse_ranges(None) == {}
+    with pytest.raises(ValueError, match="expected name=low:high"):
+        parse_ranges("mw=200")
+    with pytest.raises(ValueError, match=r"low 5\.0 is above high 1\.0"):
+        parse_ranges("qed=5:1")
+
+
+def test_filters_give_every_left_out_row_its_first_failing_reason():
+    kept, rejected = apply_filters(frame(), max_alerts=1, ranges={"mw": (45.0, 100.0)})
+    assert kept["inchikey"].tolist() == ["K1", "K4"]
+    assert rejected["inchikey"].tolist() == ["K2", "K3"]
+    assert rejected["reason"].tolist() == ["2 alerts > --max-alerts 1", "mw 44.1 outside [45.0, 100.0]"]
+    with pytest.raises(ValueError, match="cannot filter on 'logp'"):
+        apply_filters(frame(), ranges={"logp": (0, 1)})
+
+
+def test_rank_score_matches_its_documented_formula():
+    scores = rank_score(frame())
+    # 0.35·QED + 0.25·(10 − SA)/9 + 0.25·decode similarity + 0.15·[5 ≤ AD percentile ≤ 95]
+    assert scores[0] == pytest.approx(0.35 * 0.5 + 0.25 * 1.0 + 0.25 * 0.8 + 0.15)
+    assert scores[1] == pytest.approx(0.35 * 0.9 + 0.25 * 8 / 9 + 0.25 * 0.7)
+    assert scores[2] == pytest.approx(0.35 * 0.2 + 0.25 * 4.5 / 9 + 0.25 * 0.9)
+
+
+def test_rank_renumbers_best_first_and_rejects_unknown_columns():
+    ranked = rank_candidates(frame())
+    assert ranked["rank"].tolist() == [1, 2, 3, 4]
+    assert ranked["score"].is_monotonic_decreasing
+    assert rank_candidates(frame(), "qed")["inchikey"].tolist() == ["K2", "K4", "K1", "K3"]
+    with pytest.raises(ValueError, match="cannot rank by 'smiles'"):
+        rank_candidates(frame(), "smiles")
+
+
+def test_maxmin_keeps_the_best_then_the_most_different():
+    near = np.zeros((4, 4), np.uint8)
+    near[:3, 0] = 0xFF  # three near-identical fingerprints
+    near[1, 1] = near[2, 1] = 0x01
+    near[3, 2:] = 0xFF  # and one unlike them
+    kept, dropped = pick_diverse(frame(), near, 2)
+    assert kept["inchikey"].tolist() == ["K1", "K4"] and kept["rank"].tolist() == [1, 2]
+    assert dropped["inchikey"].tolist() == ["K2", "K3"]
+    assert (dropped["reason"] == "not among the 2 MaxMin-diverse picks").all()
+
+
+def test_select_accounts_for_every_row():
+    packed = np.random.default_rng(0).integers(0, 256, (4, 8), dtype=np.uint8)
+    selected, rejects = select_candidates(frame(), packed, max_alerts=1, diverse=1)
+    assert len(selected) + len(rejects) == 4 and len(selected) == 1
+    assert set(selected["inchikey"]) | set(rejects["inchikey"]) == {"K1", "K2", "K3", "K4"}
