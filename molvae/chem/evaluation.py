@@ -21,6 +21,7 @@ import torch
 from rdkit import Chem
 
 from molvae.chem.candidates import in_training_set
+from molvae.chem.generate import decoded_queries
 from molvae.chem.metrics import TOLERANCES, condition_control, set_metrics
 from molvae.chem.properties import compute_properties_frame
 from molvae.chem.reconstruct import reconstruct, recovery
@@ -34,10 +35,23 @@ _W1_PROPERTIES = ["clogp", "sa_score", "qed", "mw"]
 
 
 @torch.no_grad()
-def decode_prior(model: VAE, library: FingerprintLibrary, n: int, *, condition: torch.Tensor | None = None,
-                 temperature: float = 1.0, similarity: str = "soft-tanimoto", device: str = "auto",
-                 seed: int = 0, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Library rows and decode similarities of ``n`` prior draws (k = 1, duplicates kept)."""
+def decode_prior(
+    model: VAE,
+    library: FingerprintLibrary,
+    n: int,
+    *,
+    condition: torch.Tensor | None = None,
+    temperature: float = 1.0,
+    decode: str = "sample",
+    similarity: str = "soft-tanimoto",
+    device: str = "auto",
+    seed: int = 0,
+    batch_size: int = 4096,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Library rows and decode similarities of ``n`` prior draws (k = 1, duplicates kept).
+
+    ``decode`` is as in :data:`~molvae.chem.generate.DECODES`.
+    """
     model.eval()
     model_device = next(model.parameters()).device
     generator = torch.Generator(device=model_device).manual_seed(seed)
@@ -46,46 +60,90 @@ def decode_prior(model: VAE, library: FingerprintLibrary, n: int, *, condition: 
         size = min(batch_size, n - start)
         z = temperature * torch.randn((size, model.latent_dim), generator=generator, device=model_device)
         cond = None if condition is None else condition.to(model_device).expand(size, -1)
-        probabilities = model.mean_output(model.decode(z, cond)).float().cpu().numpy()
-        hits = library.search(probabilities, 1, similarity=similarity, device=device)
+        queries = decoded_queries(model, z, cond, decode, generator)
+        hits = library.search(queries, 1, similarity=similarity, device=device)
         rows.append(hits.indices[:, 0])
         scores.append(hits.scores[:, 0])
     return np.concatenate(rows), np.concatenate(scores)
 
 
-def _set_metrics(rows: np.ndarray, library: FingerprintLibrary, train_smiles: set[str],
-                 reference: pd.DataFrame, reference_packed: np.ndarray, device: str) -> dict[str, float]:
+def _set_metrics(
+    rows: np.ndarray,
+    library: FingerprintLibrary,
+    train_smiles: set[str],
+    reference: pd.DataFrame,
+    reference_packed: np.ndarray,
+    device: str,
+) -> dict[str, float]:
     smiles = library.smiles_at(rows)
     unique_smiles = list(dict.fromkeys(smiles))
     properties = compute_properties_frame([Chem.MolFromSmiles(s) for s in unique_smiles], _W1_PROPERTIES)
-    return set_metrics(smiles, np.asarray(library.packed[rows]), train_smiles, reference["smiles"].tolist(),
-                       reference_packed, ks=(1000, 10000), gen_properties=properties,
-                       ref_properties=reference[_W1_PROPERTIES], device=device)
+    return set_metrics(
+        smiles,
+        np.asarray(library.packed[rows]),
+        train_smiles,
+        reference["smiles"].tolist(),
+        reference_packed,
+        ks=(1000, 10000),
+        gen_properties=properties,
+        ref_properties=reference[_W1_PROPERTIES],
+        device=device,
+    )
 
 
-def prior_metrics(model: VAE, library: FingerprintLibrary, train: MoleculeDataset, test: MoleculeDataset, *,
-                  n_samples: int = 10_000, reference_size: int = 10_000, similarity: str = "soft-tanimoto",
-                  device: str = "auto", seed: int = 0) -> dict[str, float]:
+def prior_metrics(
+    model: VAE,
+    library: FingerprintLibrary,
+    train: MoleculeDataset,
+    test: MoleculeDataset,
+    *,
+    n_samples: int = 10_000,
+    reference_size: int = 10_000,
+    similarity: str = "soft-tanimoto",
+    device: str = "auto",
+    seed: int = 0,
+) -> dict[str, float]:
     """Hubness, decode similarity and MOSES metrics of prior samples, and of a random library draw."""
     rows, scores = decode_prior(model, library, n_samples, similarity=similarity, device=device, seed=seed)
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(test), min(reference_size, len(test)), replace=False))
-    test.ensure_properties(_W1_PROPERTIES)
-    reference = test.molecules(["smiles", *_W1_PROPERTIES]).iloc[pick].reset_index(drop=True)
+    reference = test.molecules(["smiles"]).iloc[pick].reset_index(drop=True)
+    # Only the sampled rows: QED and SA of a whole 1.6M-molecule test set would take hours.
+    reference = pd.concat(
+        [
+            reference,
+            compute_properties_frame([Chem.MolFromSmiles(s) for s in reference["smiles"]], _W1_PROPERTIES),
+        ],
+        axis=1,
+    )
     reference_packed = np.asarray(test.fingerprints[pick])
     train_smiles = set(train.molecules(["smiles"])["smiles"])
-    metrics = {"n_samples": n_samples, "raw_unique_fraction": len(np.unique(rows)) / max(1, len(rows)),
-               "median_decode_similarity": float(np.median(scores))}
+    metrics = {
+        "n_samples": n_samples,
+        "raw_unique_fraction": len(np.unique(rows)) / max(1, len(rows)),
+        "median_decode_similarity": float(np.median(scores)),
+    }
     metrics |= _set_metrics(rows, library, train_smiles, reference, reference_packed, device)
     random_rows = rng.choice(len(library), min(n_samples, len(library)), replace=False)
-    metrics |= {f"random_{key}": value for key, value in
-                _set_metrics(random_rows, library, train_smiles, reference, reference_packed, device).items()}
+    metrics |= {
+        f"random_{key}": value
+        for key, value in _set_metrics(
+            random_rows, library, train_smiles, reference, reference_packed, device
+        ).items()
+    }
     return metrics
 
 
-def control_metrics(model: VAE, library: FingerprintLibrary, train: MoleculeDataset, *,
-                    samples_per_target: int = 1000, similarity: str = "soft-tanimoto", device: str = "auto",
-                    seed: int = 0) -> dict[str, float]:
+def control_metrics(
+    model: VAE,
+    library: FingerprintLibrary,
+    train: MoleculeDataset,
+    *,
+    samples_per_target: int = 1000,
+    similarity: str = "soft-tanimoto",
+    device: str = "auto",
+    seed: int = 0,
+) -> dict[str, float]:
     """Conditional control over targets spanning the training set's p5–p95 (see the module docstring)."""
     scaler = ConditionScaler.from_config(model.config)
     names = list(scaler.names)
@@ -97,8 +155,15 @@ def control_metrics(model: VAE, library: FingerprintLibrary, train: MoleculeData
         targets, achieved, smiles, groups = [], [], [], []
         for level in CONTROL_LEVELS:
             target = medians.to_dict() | {name: float(np.percentile(values[name], level))}
-            rows, _ = decode_prior(model, library, samples_per_target, condition=scaler.normalize(target),
-                                   similarity=similarity, device=device, seed=seed)
+            rows, _ = decode_prior(
+                model,
+                library,
+                samples_per_target,
+                condition=scaler.normalize(target),
+                similarity=similarity,
+                device=device,
+                seed=seed,
+            )
             hit_smiles = library.smiles_at(rows)
             found = compute_properties_frame([Chem.MolFromSmiles(s) for s in hit_smiles], [name])
             targets += [target[name]] * len(rows)
@@ -106,16 +171,28 @@ def control_metrics(model: VAE, library: FingerprintLibrary, train: MoleculeData
             smiles += hit_smiles
             groups += [level] * len(rows)
         tolerance = {name: TOLERANCES.get(name, float(values[name].std()) / 4)}
-        result = condition_control(pd.DataFrame({name: targets}), pd.DataFrame({name: achieved}), smiles,
-                                   groups, tolerance)
+        result = condition_control(
+            pd.DataFrame({name: targets}), pd.DataFrame({name: achieved}), smiles, groups, tolerance
+        )
         metrics |= {key if key.endswith(name) else f"{key}_{name}": value for key, value in result.items()}
     return metrics
 
 
-def evaluate_model(model: VAE, library: FingerprintLibrary, train: MoleculeDataset, test: MoleculeDataset, *,
-                   k: int = 10, recovery_n: int = 1000, n_samples: int = 10_000,
-                   samples_per_target: int = 1000, similarities: Sequence[str] = ("soft-tanimoto",),
-                   device: str = "auto", seed: int = 0) -> dict[str, float]:
+def evaluate_model(
+    model: VAE,
+    library: FingerprintLibrary,
+    train: MoleculeDataset,
+    test: MoleculeDataset,
+    *,
+    k: int = 10,
+    recovery_n: int = 1000,
+    n_samples: int = 10_000,
+    reference_size: int = 10_000,
+    samples_per_target: int = 1000,
+    similarities: Sequence[str] = ("soft-tanimoto",),
+    device: str = "auto",
+    seed: int = 0,
+) -> dict[str, float]:
     """Recovery for each similarity, then prior or conditional metrics with the first one.
 
     ``library`` should contain the test molecules for recovery to be meaningful
@@ -127,15 +204,32 @@ def evaluate_model(model: VAE, library: FingerprintLibrary, train: MoleculeDatas
     test_smiles = rows["smiles"].tolist()
     # Recovery means something only for test molecules the library holds; say how many it does.
     metrics: dict[str, float] = {
-        "recovery_in_library_fraction": float(in_training_set(rows["inchikey"].tolist(), library).mean())}
+        "recovery_in_library_fraction": float(in_training_set(rows["inchikey"].tolist(), library).mean())
+    }
     for similarity in similarities:
         frame = reconstruct(model, library, test_smiles, k, similarity=similarity, device=device)
         suffix = "" if similarity == similarities[0] else f"_{similarity.replace('-', '_')}"
         metrics |= {f"recovery_{key}{suffix}": value for key, value in recovery(frame, k).items()}
     if model.condition_dim:
-        metrics |= control_metrics(model, library, train, samples_per_target=samples_per_target,
-                                   similarity=similarities[0], device=device, seed=seed)
+        metrics |= control_metrics(
+            model,
+            library,
+            train,
+            samples_per_target=samples_per_target,
+            similarity=similarities[0],
+            device=device,
+            seed=seed,
+        )
     else:
-        metrics |= prior_metrics(model, library, train, test, n_samples=n_samples,
-                                 similarity=similarities[0], device=device, seed=seed)
+        metrics |= prior_metrics(
+            model,
+            library,
+            train,
+            test,
+            n_samples=n_samples,
+            reference_size=reference_size,
+            similarity=similarities[0],
+            device=device,
+            seed=seed,
+        )
     return metrics

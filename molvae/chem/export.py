@@ -63,17 +63,25 @@ def write_sdf(frame: pd.DataFrame, path: str | Path) -> Path:
     return Path(path)
 
 
+def draw_grid(smiles: list[str], legends: list[str], path: str | Path, per_row: int = 6) -> Path:
+    """An RDKit grid image of molecules with a legend under each, written atomically as PNG."""
+    if not smiles:
+        raise ValueError("no molecules to draw")
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    image = Draw.MolsToGridImage(mols, molsPerRow=min(per_row, len(mols)), subImgSize=(260, 220),
+                                 legends=legends)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+    return Path(path)
+
+
 def write_grid(frame: pd.DataFrame, path: str | Path, n: int = GRID_SIZE, per_row: int = 6) -> Path:
     """An RDKit grid of the top ``n`` candidates; each legend gives rank, QED and decode similarity."""
     top = frame.head(n)
     if top.empty:
         raise ValueError("no candidates to draw: every candidate was filtered out (see the rejects file)")
-    mols = [Chem.MolFromSmiles(s) for s in top["smiles"]]
     legends = [f"#{r.rank}  QED {r.qed:.2f}  sim {r.decode_similarity:.2f}" for r in top.itertuples()]
-    image = Draw.MolsToGridImage(mols, molsPerRow=per_row, subImgSize=(260, 220), legends=legends)
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
-    return Path(path)
+    return draw_grid(top["smiles"].tolist(), legends, path, per_row)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,13 @@ from molvae.models.core import VAE
 from molvae.models.molecular import ConditionScaler
 
 MODES = ("prior", "around", "condition")
+# How a decoded draw becomes a search query. "sample" draws the fingerprint's bits from the
+# decoder's Bernoulli probabilities (the model's own generative step) and searches by exact
+# Tanimoto; "mean" searches with the probabilities themselves by soft Tanimoto. Measured on a
+# model trained on the bundled 20k MOSES molecules (β 0.05, 10 epochs), 2,000 prior draws
+# against the bundled 100k library: "mean" reached 1% unique molecules (blurry probabilities
+# all land on the same dense hubs), "sample" 91%.
+DECODES = ("sample", "mean")
 
 
 @dataclass
@@ -39,10 +46,13 @@ class GenerationRequest:
     targets: Mapping[str, float] = field(default_factory=dict)
     batch_size: int = 512
     max_rounds: int = 50
+    decode: str = "sample"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.decode not in DECODES:
+            raise ValueError(f"decode must be one of {DECODES}, got {self.decode!r}")
         if self.n < 1 or self.batch_size < 1 or self.max_rounds < 1:
             raise ValueError("n, batch_size and max_rounds must be >= 1")
         if self.mode == "around" and not self.seeds:
@@ -54,7 +64,7 @@ class GenerationRequest:
 @torch.no_grad()
 def _draw(model: VAE, request: GenerationRequest, size: int, seed_means: torch.Tensor | None,
           condition: torch.Tensor | None, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Decoded probabilities of ``size`` draws, and which seed each came from (-1 if none)."""
+    """Search queries of ``size`` draws (see :data:`DECODES`), and which seed each came from (-1 if none)."""
     device = next(model.parameters()).device
     eps = torch.randn((size, model.latent_dim), generator=generator, device=device)
     origin = np.full(size, -1)
@@ -64,7 +74,17 @@ def _draw(model: VAE, request: GenerationRequest, size: int, seed_means: torch.T
     else:
         z = request.temperature * eps
     cond = None if condition is None else condition.expand(size, -1)
-    return model.mean_output(model.decode(z, cond)).float().cpu().numpy(), origin
+    return decoded_queries(model, z, cond, request.decode, generator), origin
+
+
+@torch.no_grad()
+def decoded_queries(model: VAE, z: torch.Tensor, condition: torch.Tensor | None, decode: str,
+                    generator: torch.Generator) -> np.ndarray:
+    """Bit probabilities (``mean``) or Bernoulli-sampled 0/1 fingerprints (``sample``) of latents."""
+    probabilities = model.mean_output(model.decode(z, condition)).float()
+    if decode == "sample":
+        return torch.bernoulli(probabilities, generator=generator).to(torch.uint8).cpu().numpy()
+    return probabilities.cpu().numpy()
 
 
 def generate_candidates(model: VAE, library: FingerprintLibrary, request: GenerationRequest, *,
@@ -103,9 +123,9 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
     raw = 0
     raw_hits: list[int] = []
     for _ in range(request.max_rounds):
-        probabilities, origin = _draw(model, request, request.batch_size, seed_means, condition, generator)
-        hits = library.search(probabilities, 1, exclude=blocked, similarity=similarity, device=device)
-        raw += len(probabilities)
+        queries, origin = _draw(model, request, request.batch_size, seed_means, condition, generator)
+        hits = library.search(queries, 1, exclude=blocked, similarity=similarity, device=device)
+        raw += len(queries)
         for row, score, source in zip(hits.indices[:, 0], hits.scores[:, 0], origin, strict=True):
             if row < 0:
                 continue

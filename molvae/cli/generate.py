@@ -45,7 +45,9 @@ def generate_command(
     ranges: str | None = typer.Option(None, "--range", help="Keep only e.g. mw=200:450,clogp=:3,qed=0.5:"),
     rank_by: str = typer.Option("score", "--rank-by", help="'score' (documented) or any numeric column."),
     diverse: int | None = typer.Option(None, "--diverse", help="Keep N by MaxMin diversity after ranking."),
-    similarity: str = typer.Option("soft-tanimoto", "--similarity"),
+    decode: str = typer.Option("sample", "--decode",
+                               help="sample: Bernoulli bits, exact Tanimoto; mean: soft Tanimoto."),
+    similarity: str = typer.Option("soft-tanimoto", "--similarity", help="For --decode mean."),
     batch_size: int = typer.Option(512, "--batch-size", help="Latent draws per round."),
     max_rounds: int = typer.Option(50, "--max-rounds"),
     run_id: str = typer.Option("", "--run-id", help="Provenance id for every row (pipelines pass theirs)."),
@@ -64,7 +66,7 @@ def generate_command(
     targets = parse_targets(condition)
     mode = "around" if around else "condition" if targets else "prior"
     request = GenerationRequest(n=n, mode=mode, temperature=temperature, seeds=around, spread=spread,
-                                targets=targets, batch_size=batch_size, max_rounds=max_rounds)
+                                targets=targets, batch_size=batch_size, max_rounds=max_rounds, decode=decode)
     filter_ranges = parse_ranges(ranges)
     lib = FingerprintLibrary.open(library)
     if novel and train is None:

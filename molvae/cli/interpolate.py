@@ -20,10 +20,12 @@ def interpolate_command(
     library: Path = typer.Option(..., "--library", help="Library folder from 'molvae library build'."),
     steps: int = typer.Option(10, "--steps"),
     method: str = typer.Option("slerp", "--method", help="slerp or lerp."),
-    out: Path | None = typer.Option(None, "-o", "--out", help="CSV to write (printed when omitted)."),
+    out: Path | None = typer.Option(None, "-o", "--out",
+                                    help="CSV, with a PNG of the path beside it (printed when omitted)."),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Decode points along the latent path; consecutive repeats collapse into one row."""
+    from molvae.chem.export import draw_grid
     from molvae.chem.generate import interpolation_path
     from molvae.chem.search import FingerprintLibrary
     from molvae.device import resolve_device
@@ -38,4 +40,8 @@ def interpolate_command(
         return
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False)
-    console.print(f"wrote {len(frame)} distinct molecules on the path to {out}", markup=False, soft_wrap=True)
+    legends = [f"steps {r.first_step}-{r.last_step}  sim {r.decode_similarity:.2f}"
+               for r in frame.itertuples()]
+    picture = draw_grid(frame["smiles"].tolist(), legends, out.with_suffix(".png"))
+    console.print(f"wrote {len(frame)} distinct molecules on the path to {out} and {picture}", markup=False,
+                  soft_wrap=True)

@@ -10,6 +10,7 @@ from molvae.cli.evaluate import evaluate_command
 from molvae.cli.generate import generate_command
 from molvae.cli.ingest import ingest_command
 from molvae.cli.interpolate import interpolate_command
+from molvae.cli.pipelines import images_run_command, run_command, serve_command, ui_command
 from molvae.cli.reconstruct import reconstruct_command
 from molvae.cli.train import train_command
 
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(data_cli.app, name="data")
+images_cli.app.command("run")(images_run_command)
 app.add_typer(images_cli.app, name="images")
 app.command("ingest")(ingest_command)
 app.command("train")(train_command)
@@ -29,6 +31,9 @@ app.command("anomaly")(anomaly_command)
 app.command("interpolate")(interpolate_command)
 app.command("evaluate")(evaluate_command)
 app.add_typer(library_cli.app, name="library")
+app.command("run")(run_command)
+app.command("serve")(serve_command)
+app.command("ui")(ui_command)
 
 if __name__ == "__main__":
     app()

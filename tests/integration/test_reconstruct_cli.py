@@ -97,4 +97,5 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
                "--steps", "8", "-o", tmp_path / "path.csv", "--device", "cpu")
     assert path.exit_code == 0, path.output
     steps = pd.read_csv(tmp_path / "path.csv")
+    assert (tmp_path / "path.png").read_bytes()[:4] == b"\x89PNG"
     assert steps["first_step"].iloc[0] == 0 and steps["last_step"].iloc[-1] == 7

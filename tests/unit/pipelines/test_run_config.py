@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import BUNDLED_TRAIN, ConfigError, MolecularRunConfig, load_config
+
+
+def test_defaults_run_on_the_bundled_data():
+    config = load_config(MolecularRunConfig)
+    assert config.train == BUNDLED_TRAIN and config.train.is_file() and config.library.is_file()
+    assert config.mode == "prior" and config.n_candidates == 100
+
+
+def test_yaml_values_and_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("epochs: 3\nn_candidates: 7\nranges: {mw: [200, 450]}\n")
+    config = load_config(MolecularRunConfig, path, {"epochs": 5, "seed": None})
+    assert config.epochs == 5 and config.n_candidates == 7 and config.seed == 0
+    assert config.ranges == {"mw": (200.0, 450.0)}
+
+
+def test_errors_name_the_file_and_each_field(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("epochs: 0\nkind: gan\nbatchsize: 3\n")
+    with pytest.raises(ConfigError) as error:
+        load_config(MolecularRunConfig, path)
+    message = str(error.value)
+    assert message.startswith(str(path))
+    assert "epochs: Input should be greater than or equal to 1" in message
+    assert "kind: Input should be 'vae', 'cvae' or 'beta-vae'" in message
+    assert "batchsize: Extra inputs are not permitted" in message
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        ({"mode": "around"}, "mode 'around' needs seed SMILES"),
+        ({"mode": "condition", "targets": {"qed": 0.9}}, "needs kind 'cvae'"),
+        ({"kind": "cvae"}, "a cvae needs them"),
+    ],
+)
+def test_modes_need_their_inputs(values, needle):
+    with pytest.raises(ConfigError, match=needle):
+        load_config(MolecularRunConfig, None, values)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(MolecularRunConfig, tmp_path / "nope.yaml")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(MolecularRunConfig, Path(tmp_path / "list.yaml"))
