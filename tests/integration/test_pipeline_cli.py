@@ -32,3 +32,17 @@ def test_a_bad_config_fails_before_anything_runs(tmp_path, monkeypatch):
 def test_run_overrides_are_validated_by_field(tmp_path):
     result = run("run", "--epochs", "0", "--out", tmp_path)
     assert result.exit_code == 1 and "epochs: Input should be greater than or equal to 1" in result.output
+
+
+def test_ui_serves_the_embedded_store_on_loopback(tmp_path, monkeypatch):
+    import subprocess
+
+    calls = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setattr(subprocess, "call", lambda args: calls.append(args) or 0)
+    assert run("ui", "--port", "5123").exit_code == 0
+    args = calls[0]
+    assert args[1:4] == ["-m", "mlflow", "ui"]
+    assert args[args.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path / 'mlruns.db'}"
+    assert args[args.index("--host") + 1] == "127.0.0.1" and args[args.index("--port") + 1] == "5123"
