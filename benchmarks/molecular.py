@@ -454,8 +454,11 @@ def evaluate(model: VAE, library: FingerprintLibrary, smiles: list[str], prior_s
     return out
 
 
-def sweep_results(batch: int) -> Path:
-    return RESULTS / ("molecular_sweep.json" if batch == 512 else f"molecular_sweep_batch{batch}.json")
+def sweep_results(batch: int, rows: int) -> Path:
+    """The first sweep (batch 512) keeps its name; other batch sizes are named by batch and rows."""
+    if batch == 512:
+        return RESULTS / "molecular_sweep.json"
+    return RESULTS / f"molecular_sweep_batch{batch}_rows{rows}.json"
 
 
 def sweep(args: argparse.Namespace) -> dict[str, Any]:
@@ -471,7 +474,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     runs = grid(args.epochs, -(-n_train // batch), [float(b) for b in args.betas.split(",")])
     if batch != 512:  # other batch sizes keep their own models and results
         for run in runs:
-            run["name"] += f", batch {batch}"
+            run["name"] += f", batch {batch}" + ("" if rows == 100_000 else f", {rows // 1000}k rows")
     print(f"{n_train:,} training molecules, {len(library):,} library molecules, {len(smiles):,} queries; "
           f"setup {time.perf_counter() - started:.0f} s", flush=True)
     results: dict[str, Any] = {"train_rows": rows, "n_train": n_train, "library_rows": len(library),
@@ -514,7 +517,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
               f"{metrics['val_kl_nats']:.1f}, prior median {soft['prior_median_decode_similarity']:.3f}, "
               f"unique {soft['prior_unique_fraction']:.3f}; train {train_s:.0f} s, eval {eval_s:.0f} s",
               flush=True)
-        write_json(sweep_results(batch), {"result": results, "partial": True})
+        write_json(sweep_results(batch, rows), {"result": results, "partial": True})
 
     recovery_rows, prior_rows = [], []
     for name, r in results["runs"].items():
@@ -562,7 +565,7 @@ def main() -> None:
     result = SECTIONS[args.section](args)
     out = RESULTS / f"molecular_{args.section}.json"
     if args.section == "sweep":
-        out = sweep_results(args.batch_size)
+        out = sweep_results(args.batch_size, args.train_rows or 200_000)
     write_json(out, {"result": result, "seconds": time.perf_counter() - started,
                 "command": " ".join(sys.argv[1:])})
 

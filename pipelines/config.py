@@ -39,10 +39,10 @@ class MolecularRunConfig(_Strict):
     epochs: int = Field(10, ge=1)
     # Steps, not epochs, set how much a small training set teaches: on the bundled 20k molecules
     # (β 0.05, 10 epochs) batch 512 reached KL 9 nats and 0% recovery of unseen library
-    # molecules, batch 128 KL 72 nats and 25% top-1 / 61% top-10.
+    # molecules, batch 128 KL 72 nats and 27% top-1 / 65% top-10 (benchmarks/bundled.py).
     batch_size: int = Field(128, ge=1)
     lr: float = Field(1e-3, gt=0)
-    beta: float = Field(0.05, gt=0, description="KL weight; low β keeps the rate that recovery needs.")
+    beta: float | None = Field(None, gt=0, description="KL weight (default: the kind's, 0.002 for vae).")
     warmup_steps: int = Field(0, ge=0)
     n_candidates: int = Field(100, ge=1)
     mode: Literal["prior", "around", "condition"] = "prior"

@@ -28,9 +28,9 @@ MODES = ("prior", "around", "condition")
 # How a decoded draw becomes a search query. "sample" draws the fingerprint's bits from the
 # decoder's Bernoulli probabilities (the model's own generative step) and searches by exact
 # Tanimoto; "mean" searches with the probabilities themselves by soft Tanimoto. Measured on a
-# model trained on the bundled 20k MOSES molecules (β 0.05, 10 epochs), 2,000 prior draws
-# against the bundled 100k library: "mean" reached 1% unique molecules (blurry probabilities
-# all land on the same dense hubs), "sample" 91%.
+# model trained on the bundled 20k MOSES molecules (β 0.05, 10 epochs, batch 512), 2,000 prior
+# draws against the bundled 100k library: "mean" reached 1% unique molecules (blurry
+# probabilities all land on the same dense hubs), "sample" 91% (benchmarks/bundled.py).
 DECODES = ("sample", "mean")
 
 

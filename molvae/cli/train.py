@@ -24,9 +24,10 @@ def train_command(
     hidden: str | None = typer.Option(
         None, "--hidden", help="Comma-separated encoder widths (default 1024,512)."),
     epochs: int = typer.Option(10, "--epochs"),
-    batch_size: int = typer.Option(512, "--batch-size"),
+    batch_size: int = typer.Option(128, "--batch-size",
+                                   help="128: 4× the steps of 512 per epoch, which recovery needs."),
     lr: float = typer.Option(1e-3, "--lr"),
-    beta: float | None = typer.Option(None, "--beta", help="KL weight (default 1; 4 for beta-vae)."),
+    beta: float | None = typer.Option(None, "--beta", help="KL weight (default 0.002; 4 for beta-vae)."),
     warmup_steps: int = typer.Option(0, "--warmup-steps"),
     capacity: float | None = typer.Option(None, "--capacity", help="Capacity C_max in nats (Burgess)."),
     capacity_steps: int = typer.Option(10_000, "--capacity-steps"),

@@ -4,7 +4,7 @@ import torch
 
 from molvae.chem.fingerprints import FingerprintSettings
 from molvae.models import VAE, load_model, save_model
-from molvae.models.molecular import ConditionScaler, fingerprint_data, molecular_config
+from molvae.models.molecular import DEFAULT_BETA, ConditionScaler, fingerprint_data, molecular_config
 
 
 def test_condition_scaler_round_trip_and_errors():
@@ -35,6 +35,7 @@ def test_config_describes_fingerprints_and_conditions(tmp_path):
     assert reloaded == scaler
     assert torch.equal(reloaded.normalize({"qed": 0.9}), scaler.normalize({"qed": 0.9}))
     assert molecular_config("beta-vae", FingerprintSettings()).objective.beta == 4.0
+    assert molecular_config("vae", FingerprintSettings()).objective.beta == DEFAULT_BETA == 0.002
     with pytest.raises(ValueError, match="cvae needs condition"):
         molecular_config("cvae", FingerprintSettings())
     with pytest.raises(ValueError, match="not conditional"):
