@@ -128,17 +128,11 @@ def candidates_task(
     model_dir: str, library_dir: str, train_dir: str, out_csv: str, settings: dict[str, Any], run_id: str
 ) -> dict[str, Any]:
     """Generate exactly N unique library molecules, score them, filter/rank/pick, and write the export."""
-    from molvae.chem.candidates import annotate_candidates, in_training_set
-    from molvae.chem.export import export_candidates
-    from molvae.chem.generate import GenerationRequest, generate_candidates
+    from molvae.chem.candidate_run import generate_and_export
+    from molvae.chem.generate import GenerationRequest
     from molvae.chem.search import FingerprintLibrary
-    from molvae.chem.selection import select_candidates
     from molvae.models import load_model
 
-    model = load_model(model_dir, _device(settings["device"]))
-    library = FingerprintLibrary.open(library_dir)
-    train = FingerprintLibrary.from_dataset(train_dir)
-    exclude = in_training_set(library.ids_at(np.arange(len(library))), train) if settings["novel"] else None
     request = GenerationRequest(
         n=settings["n_candidates"],
         mode=settings["mode"],
@@ -148,29 +142,22 @@ def candidates_task(
         targets=settings["targets"],
         decode=settings["decode"],
     )
-    frame, stats = generate_candidates(
-        model, library, request, exclude=exclude, device=settings["device"], seed=settings["seed"]
-    )
-    scored = annotate_candidates(
-        frame,
-        library,
-        model,
-        train=train,
-        model_name=settings["model_name"],
-        run_id=run_id,
-        seed=settings["seed"],
-    )
-    selected, rejects = select_candidates(
-        scored,
-        library.packed[scored["library_index"].to_numpy()],
+    paths, selected, stats = generate_and_export(
+        load_model(model_dir, _device(settings["device"])),
+        FingerprintLibrary.open(library_dir),
+        request,
+        out_csv,
+        train=FingerprintLibrary.from_dataset(train_dir),
+        novel=settings["novel"],
         max_alerts=settings["max_alerts"],
         ranges={k: tuple(v) for k, v in settings["ranges"].items()},
         rank_by=settings["rank_by"],
         diverse=settings["diverse"],
+        device=settings["device"],
         seed=settings["seed"],
+        model_name=settings["model_name"],
+        run_id=run_id,
     )
-    paths = export_candidates(selected, rejects, out_csv)
-    stats |= {"exported": len(selected), "left_out": len(rejects)}
     tracking.log_metrics(run_id, stats, prefix="generation_")
     for path in (paths.csv, paths.sdf, paths.png, paths.rejects):
         if path.exists():
@@ -197,22 +184,23 @@ def figures_task(
     """The loss curves and a latent PCA coloured by cLogP, logged to the run."""
     import torch
 
-    from molvae.chem.reconstruct import own_conditions
     from molvae.data import MoleculeDataset
     from molvae.models import load_model
-    from molvae.models.molecular import fingerprint_data
+    from molvae.models.molecular import ConditionScaler, fingerprint_data
     from pipelines.plots import latent_pca, loss_curves
 
-    dataset = MoleculeDataset(train_dir)
-    dataset.ensure_properties(["clogp"])
-    rows = np.linspace(0, len(dataset) - 1, min(n, len(dataset))).astype(np.int64)
     model = load_model(model_dir, _device(device)).eval()
-    conditions = None
-    if model.condition_dim:
-        from molvae.chem.molecules import standardize
-
-        smiles = dataset.molecules(["smiles"])["smiles"].iloc[rows]
-        conditions = own_conditions(model, [standardize(s) for s in smiles])
+    names = list(ConditionScaler.from_config(model.config).names) if model.condition_dim else []
+    dataset = MoleculeDataset(train_dir)
+    dataset.ensure_properties(["clogp", *names])
+    rows = np.linspace(0, len(dataset) - 1, min(n, len(dataset))).astype(np.int64)
+    values = dataset.molecules(list(dict.fromkeys(["clogp", *names]))).iloc[rows]
+    # A conditional model encodes each molecule under its own properties, as in training.
+    conditions = (
+        ConditionScaler.from_config(model.config).normalize(values[names].to_numpy(np.float64))
+        if names
+        else None
+    )
     data = fingerprint_data(np.asarray(dataset.fingerprints[rows]), conditions).to(
         next(model.parameters()).device
     )
@@ -222,9 +210,7 @@ def figures_task(
     out.mkdir(parents=True, exist_ok=True)
     figures = [
         loss_curves(history, out / "loss_curves.png"),
-        latent_pca(
-            means, dataset.molecules(["clogp"])["clogp"].to_numpy()[rows], "cLogP", out / "latent_pca.png"
-        ),
+        latent_pca(means, values["clogp"].to_numpy(), "cLogP", out / "latent_pca.png"),
     ]
     for figure in figures:
         tracking.log_artifact(run_id, figure, "figures")

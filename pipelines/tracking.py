@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.entities import RunStatus
+from mlflow.entities import Metric, Param, RunStatus
 
 from molvae.training import Callback
 
@@ -28,6 +29,9 @@ CHAMPION = "champion"
 # The metric that decides the champion alias: recovery top-1 of held-out library molecules
 # (encode → decode → search). Higher is better.
 CHAMPION_METRIC = "recovery_top1"
+# MLflow's limits per log_batch call.
+_PARAMS_PER_BATCH = 100
+_METRICS_PER_BATCH = 1000
 
 
 def tracking_uri() -> str:
@@ -67,19 +71,25 @@ def end_run(run_id: str, failed: bool = False) -> None:
 
 
 def log_params(run_id: str, params: Mapping[str, Any]) -> None:
-    mlflow_client = client()
-    for key, value in params.items():
-        text = json.dumps(value) if isinstance(value, (list, dict, tuple)) else str(value)
-        mlflow_client.log_param(run_id, key, text[:6000])  # MLflow caps a param value's length
+    """All parameters in batched calls; lists and dicts as JSON, cut to MLflow's value limit."""
+    entries = [
+        Param(key, (json.dumps(value) if isinstance(value, (list, dict, tuple)) else str(value))[:6000])
+        for key, value in params.items()
+    ]
+    for start in range(0, len(entries), _PARAMS_PER_BATCH):
+        client().log_batch(run_id, params=entries[start : start + _PARAMS_PER_BATCH])
 
 
 def log_metrics(run_id: str, metrics: Mapping[str, Any], step: int | None = None, prefix: str = "") -> None:
-    """Numeric, finite values only (MLflow rejects NaN in some stores; absent beats misleading)."""
-    mlflow_client = client()
-    for key, value in metrics.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            continue
-        mlflow_client.log_metric(run_id, f"{prefix}{key}", float(value), step=step or 0)
+    """Numeric, finite values only (MLflow rejects NaN in some stores; absent beats misleading), batched."""
+    now = int(time.time() * 1000)
+    entries = [
+        Metric(f"{prefix}{key}", float(value), now, step or 0)
+        for key, value in metrics.items()
+        if not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
+    ]
+    for start in range(0, len(entries), _METRICS_PER_BATCH):
+        client().log_batch(run_id, metrics=entries[start : start + _METRICS_PER_BATCH])
 
 
 def log_artifact(run_id: str, path: str | Path, artifact_path: str | None = None) -> None:

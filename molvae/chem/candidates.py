@@ -18,6 +18,8 @@ returns (one row per unique library molecule, with its decode similarity) and ad
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -39,9 +41,15 @@ DOMAIN_COLUMNS = ("ad_score", "ad_percentile")
 PROVENANCE_COLUMNS = ("model", "run_id")
 
 
-def in_training_set(inchikeys: list[str | None], train: FingerprintLibrary) -> np.ndarray:
-    """Whether each InChIKey is one of the training library's ids (InChIKeys for dataset libraries)."""
-    found = pc.is_in(pa.array(inchikeys, pa.string()), value_set=train.names.column("id").combine_chunks())
+def in_training_set(inchikeys: Sequence[str | None] | pa.ChunkedArray,
+                    train: FingerprintLibrary) -> np.ndarray:
+    """Whether each InChIKey is one of the training library's ids (InChIKeys for dataset libraries).
+
+    An Arrow column (e.g. a library's ``names.column("id")``) is matched as it is, without
+    turning 1.6M ids into Python strings.
+    """
+    keys = inchikeys if isinstance(inchikeys, pa.ChunkedArray) else pa.array(list(inchikeys), pa.string())
+    found = pc.is_in(keys, value_set=train.names.column("id").combine_chunks())
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 

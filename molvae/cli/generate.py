@@ -55,11 +55,10 @@ def generate_command(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Prior samples, analogs (--around) or property targets (--condition), scored and exported."""
-    from molvae.chem.candidates import annotate_candidates, in_training_set
-    from molvae.chem.export import export_candidates
-    from molvae.chem.generate import GenerationRequest, generate_candidates
+    from molvae.chem.candidate_run import generate_and_export
+    from molvae.chem.generate import GenerationRequest
     from molvae.chem.search import FingerprintLibrary
-    from molvae.chem.selection import parse_ranges, select_candidates
+    from molvae.chem.selection import parse_ranges
     from molvae.device import resolve_device
     from molvae.models import load_model
 
@@ -68,23 +67,16 @@ def generate_command(
     request = GenerationRequest(n=n, mode=mode, temperature=temperature, seeds=around, spread=spread,
                                 targets=targets, batch_size=batch_size, max_rounds=max_rounds, decode=decode)
     filter_ranges = parse_ranges(ranges)
-    lib = FingerprintLibrary.open(library)
     if novel and train is None:
         raise ValueError("--novel needs --train DATASET_DIR (the dataset the model was trained on)")
+    lib = FingerprintLibrary.open(library)
     train_lib = FingerprintLibrary.from_dataset(train) if train is not None else None
-    exclude = in_training_set(lib.ids_at(range(len(lib))), train_lib) if novel else None
     model = load_model(model_dir, resolve_device(device))
-    frame, stats = generate_candidates(model, lib, request, exclude=exclude, similarity=similarity,
-                                       device=device, seed=seed)
-    scored = annotate_candidates(frame, lib, model, train=train_lib, model_name=str(model_dir),
-                                 run_id=run_id, seed=seed)
-    selected, rejects = select_candidates(scored, lib.packed[scored["library_index"].to_numpy()],
-                                          max_alerts=max_alerts, ranges=filter_ranges, rank_by=rank_by,
-                                          diverse=diverse, seed=seed)
-    paths = export_candidates(selected, rejects, out)
-    stats |= {"exported": len(selected), "left_out": len(rejects)}
+    paths, selected, stats = generate_and_export(
+        model, lib, request, out, train=train_lib, novel=novel, max_alerts=max_alerts, ranges=filter_ranges,
+        rank_by=rank_by, diverse=diverse, similarity=similarity, device=device, seed=seed,
+        model_name=str(model_dir), run_id=run_id)
     console.print(f"wrote {len(selected)} candidates to {paths.csv} (with {paths.sdf.name}"
-                  f"{', ' + paths.png.name if len(selected) else ''}); {len(rejects)} left out, "
-                  "with reasons, "
-                  f"in {paths.rejects}", markup=False, soft_wrap=True)
+                  f"{', ' + paths.png.name if len(selected) else ''}); {stats['left_out']} left out, "
+                  f"with reasons, in {paths.rejects}", markup=False, soft_wrap=True)
     console.print_json(json.dumps(stats))
