@@ -22,6 +22,8 @@ Sections (run one at a time):
   2,000 prior draws at temperature 1 decoded with k = 1 in that library (median decode
   similarity, unique fraction of raw hits before de-duplication). A time budget
   (``--budget-min``) drops the configurations that would not fit; dropped ones are listed.
+- ``density``: prior draws of a sweep model from N(0, I) against latent densities fitted
+  to its training molecules (``--components``), decoded into all MOSES test molecules.
 
 Datasets are ingested once (``--properties none``) into ``benchmarks/results/cache``:
 a seeded random sample of MOSES train (a smaller sample is a subset of a larger one) and
@@ -33,8 +35,10 @@ settings. Results go to ``benchmarks/results/molecular_<section>.json``. Usage::
     .venv/bin/python benchmarks/molecular.py profile --steps 300
     .venv/bin/python benchmarks/molecular.py sweep --train-rows 200000 --epochs 4 --budget-min 40
     .venv/bin/python benchmarks/molecular.py sweep --train-rows 100000 --batch-size 128 --betas 0.01,0.002
+    .venv/bin/python benchmarks/molecular.py density --prior-samples 10000 --components 1,4,16
 
-The sections live in ``molecular_speed.py`` (speed, profile) and ``molecular_sweep.py``;
+The sections live in ``molecular_speed.py`` (speed, profile), ``molecular_sweep.py`` and
+``molecular_density.py``;
 ``molecular_data.py`` holds the cached MOSES sample, test set and library they share.
 
 On a machine shared with other torch processes, prefix ``OMP_WAIT_POLICY=PASSIVE``: with
@@ -57,11 +61,12 @@ from molvae.io import write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from molecular_data import RESULTS, ROOT
+from molecular_density import DEFAULT_MODEL, density
 from molecular_speed import profile, speed
 from molecular_sweep import sweep, sweep_results
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {"speed": speed, "profile": profile,
-                                                                        "sweep": sweep}
+                                                                        "sweep": sweep, "density": density}
 
 
 def main() -> None:
@@ -79,6 +84,9 @@ def main() -> None:
                         help="sweep: skip configurations that would end past this many minutes.")
     parser.add_argument("--batch-size", type=int, default=512, help="sweep: training batch size.")
     parser.add_argument("--betas", default="1,0.05,0.01,0.002", help="sweep: β values (1 warms up).")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="density: the sweep model's name.")
+    parser.add_argument("--components", default="1,4,16",
+                        help="density: mixture sizes to fit; the first is saved with the model.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     RDLogger.DisableLog("rdApp.*")

@@ -44,9 +44,11 @@ class MolecularRunConfig(_Strict):
     lr: float = Field(1e-3, gt=0)
     beta: float | None = Field(None, gt=0, description="KL weight (default: the kind's, 0.002 for vae).")
     warmup_steps: int = Field(0, ge=0)
+    density_components: int = Field(1, ge=1, description="Gaussians in the fitted latent density.")
     n_candidates: int = Field(100, ge=1)
     mode: Literal["prior", "around", "condition"] = "prior"
     temperature: float = Field(1.0, gt=0)
+    prior: Literal["fitted", "standard"] = Field("fitted", description="Fitted latent density or N(0, I).")
     around: list[str] = Field(default_factory=list, description="Seed SMILES for mode 'around'.")
     spread: float = Field(0.5, gt=0)
     targets: dict[str, float] = Field(default_factory=dict, description="Targets for mode 'condition'.")

@@ -7,7 +7,7 @@ Nothing is pickled: ``load_context`` rebuilds the model from its ``config.json``
 
 - a ``smiles`` column: reconstruction, the top ``k`` (an optional ``k`` column, default 10)
   decoded library molecules of each input, one row per input and rank;
-- otherwise a generation request of one row: ``n`` and optionally ``mode``, ``temperature``,
+- otherwise a generation request of one row: ``n`` and optionally ``mode``, ``prior``, ``temperature``,
   ``around`` (SMILES separated by ``;``), ``spread``, ``seed`` and ``target_<property>``
   columns; returns exactly ``n`` unique candidates.
 """
@@ -61,6 +61,7 @@ class MolecularVAEModel(PythonModel):
             spread=float(row.get("spread", 0.5)),
             targets=targets,
             decode=str(row.get("decode") or "sample"),
+            prior=str(row.get("prior") or "fitted"),
         )
         frame, _ = generate_candidates(
             self.model, self.library, request, device="cpu", seed=int(row.get("seed", 0))

@@ -85,6 +85,7 @@ def train_task(dataset_dir: str, model_dir: str, settings: dict[str, Any], run_i
         hidden_dims=settings["hidden"],
         beta=settings["beta"],
         warmup_steps=settings["warmup_steps"],
+        density_components=settings["density_components"],
         callbacks=[epochs],
     )
     tracking.log_metrics(run_id, metrics)
@@ -116,6 +117,7 @@ def evaluate_task(
         n_samples=settings["eval_samples"],
         reference_size=settings["eval_samples"],
         samples_per_target=max(50, settings["eval_samples"] // 5),
+        prior=settings["prior"],
         device=settings["device"],
         seed=settings["seed"],
     )
@@ -141,6 +143,7 @@ def candidates_task(
         spread=settings["spread"],
         targets=settings["targets"],
         decode=settings["decode"],
+        prior=settings["prior"],
     )
     paths, selected, stats = generate_and_export(
         load_model(model_dir, _device(settings["device"])),

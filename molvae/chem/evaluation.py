@@ -43,6 +43,7 @@ def decode_prior(
     condition: torch.Tensor | None = None,
     temperature: float = 1.0,
     decode: str = "sample",
+    prior: str = "fitted",
     similarity: str = "soft-tanimoto",
     device: str = "auto",
     seed: int = 0,
@@ -50,7 +51,8 @@ def decode_prior(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Library rows and decode similarities of ``n`` prior draws (k = 1, duplicates kept).
 
-    ``decode`` is as in :data:`~molvae.chem.generate.DECODES`.
+    ``decode`` is as in :data:`~molvae.chem.generate.DECODES`, ``prior`` as in
+    :data:`~molvae.models.core.PRIORS`.
     """
     model.eval()
     model_device = next(model.parameters()).device
@@ -58,8 +60,8 @@ def decode_prior(
     rows, scores = [], []
     for start in range(0, n, batch_size):
         size = min(batch_size, n - start)
-        z = temperature * torch.randn((size, model.latent_dim), generator=generator, device=model_device)
         cond = None if condition is None else condition.to(model_device).expand(size, -1)
+        z = model.draw_latents(size, temperature, cond, generator, prior)
         queries = decoded_queries(model, z, cond, decode, generator)
         hits = library.search(queries, 1, similarity=similarity, device=device)
         rows.append(hits.indices[:, 0])
@@ -99,12 +101,18 @@ def prior_metrics(
     *,
     n_samples: int = 10_000,
     reference_size: int = 10_000,
+    prior: str = "fitted",
     similarity: str = "soft-tanimoto",
     device: str = "auto",
     seed: int = 0,
 ) -> dict[str, float]:
-    """Hubness, decode similarity and MOSES metrics of prior samples, and of a random library draw."""
-    rows, scores = decode_prior(model, library, n_samples, similarity=similarity, device=device, seed=seed)
+    """Hubness, decode similarity and MOSES metrics of prior samples, and of a random library draw.
+
+    With the fitted density, hubness and decode similarity of N(0, I) draws are reported
+    beside them (``standard_*``).
+    """
+    rows, scores = decode_prior(model, library, n_samples, prior=prior, similarity=similarity, device=device,
+                                seed=seed)
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(test), min(reference_size, len(test)), replace=False))
     reference = test.molecules(["smiles"]).iloc[pick].reset_index(drop=True)
@@ -120,9 +128,15 @@ def prior_metrics(
     train_smiles = set(train.molecules(["smiles"])["smiles"])
     metrics = {
         "n_samples": n_samples,
+        "prior_fitted": float(prior == "fitted" and model.latent_density is not None),
         "raw_unique_fraction": len(np.unique(rows)) / max(1, len(rows)),
         "median_decode_similarity": float(np.median(scores)),
     }
+    if metrics["prior_fitted"]:
+        standard_rows, standard_scores = decode_prior(model, library, n_samples, prior="standard",
+                                                      similarity=similarity, device=device, seed=seed)
+        metrics |= {"standard_raw_unique_fraction": len(np.unique(standard_rows)) / len(standard_rows),
+                    "standard_median_decode_similarity": float(np.median(standard_scores))}
     metrics |= _set_metrics(rows, library, train_smiles, reference, reference_packed, device)
     random_rows = rng.choice(len(library), min(n_samples, len(library)), replace=False)
     metrics |= {
@@ -140,6 +154,7 @@ def control_metrics(
     train: MoleculeDataset,
     *,
     samples_per_target: int = 1000,
+    prior: str = "fitted",
     similarity: str = "soft-tanimoto",
     device: str = "auto",
     seed: int = 0,
@@ -160,6 +175,7 @@ def control_metrics(
                 library,
                 samples_per_target,
                 condition=scaler.normalize(target),
+                prior=prior,
                 similarity=similarity,
                 device=device,
                 seed=seed,
@@ -190,6 +206,7 @@ def evaluate_model(
     reference_size: int = 10_000,
     samples_per_target: int = 1000,
     similarities: Sequence[str] = ("soft-tanimoto",),
+    prior: str = "fitted",
     device: str = "auto",
     seed: int = 0,
 ) -> dict[str, float]:
@@ -216,6 +233,7 @@ def evaluate_model(
             library,
             train,
             samples_per_target=samples_per_target,
+            prior=prior,
             similarity=similarities[0],
             device=device,
             seed=seed,
@@ -228,6 +246,7 @@ def evaluate_model(
             test,
             n_samples=n_samples,
             reference_size=reference_size,
+            prior=prior,
             similarity=similarities[0],
             device=device,
             seed=seed,

@@ -21,7 +21,7 @@ from molvae.chem.fingerprints import unpack_bits
 from molvae.chem.reconstruct import check_compatible, prepare_inputs
 from molvae.chem.search import FingerprintLibrary
 from molvae.errors import GenerationShortfall
-from molvae.models.core import VAE
+from molvae.models.core import PRIORS, VAE
 from molvae.models.molecular import ConditionScaler
 
 MODES = ("prior", "around", "condition")
@@ -47,12 +47,15 @@ class GenerationRequest:
     batch_size: int = 512
     max_rounds: int = 50
     decode: str = "sample"
+    prior: str = "fitted"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.decode not in DECODES:
             raise ValueError(f"decode must be one of {DECODES}, got {self.decode!r}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
         if self.n < 1 or self.batch_size < 1 or self.max_rounds < 1:
             raise ValueError("n, batch_size and max_rounds must be >= 1")
         if self.mode == "around" and not self.seeds:
@@ -65,16 +68,23 @@ class GenerationRequest:
 def _draw(model: VAE, request: GenerationRequest, size: int, seed_means: torch.Tensor | None,
           condition: torch.Tensor | None, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Search queries of ``size`` draws (see :data:`DECODES`), and which seed each came from (-1 if none)."""
-    device = next(model.parameters()).device
-    eps = torch.randn((size, model.latent_dim), generator=generator, device=device)
     origin = np.full(size, -1)
     if request.mode == "around":
+        device = seed_means.device
+        eps = torch.randn((size, model.latent_dim), generator=generator, device=device)
         origin = np.arange(size) % len(seed_means)
         z = seed_means[torch.from_numpy(origin).to(device)] + request.spread * eps
     else:
-        z = request.temperature * eps
+        z = model.draw_latents(size, request.temperature, condition, generator, request.prior)
     cond = None if condition is None else condition.expand(size, -1)
     return decoded_queries(model, z, cond, request.decode, generator), origin
+
+
+def prior_used(model: VAE, request: GenerationRequest) -> str:
+    """Where the draws came from: "fitted" only if asked for and the model has a density."""
+    if request.mode == "around":
+        return "around seeds"
+    return "fitted" if request.prior == "fitted" and model.latent_density is not None else "standard"
 
 
 @torch.no_grad()
@@ -134,7 +144,7 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
                 chosen[int(row)] = (float(score), int(source))
         if len(chosen) >= request.n:
             break
-    stats = {"raw_samples": raw, "raw_unique": len(set(raw_hits)),
+    stats = {"prior": prior_used(model, request), "raw_samples": raw, "raw_unique": len(set(raw_hits)),
              "unique_fraction": len(set(raw_hits)) / max(1, len(raw_hits)), "candidates": len(chosen)}
     if len(chosen) < request.n:
         raise GenerationShortfall(

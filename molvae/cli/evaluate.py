@@ -24,6 +24,7 @@ def evaluate_command(
     recovery_n: int = typer.Option(1000, "--recovery-n", help="Test molecules to reconstruct."),
     n_samples: int = typer.Option(10_000, "--n-samples", help="Prior draws (unconditional models)."),
     per_target: int = typer.Option(1000, "--per-target", help="Draws per condition target (cvae)."),
+    prior: str = typer.Option("fitted", "--prior", help="fitted (the model's latent density) or standard."),
     similarity: list[str] = typer.Option(["soft-tanimoto", "soft-tanimoto-sq"], "--similarity",
                                          help="Similarities for recovery; the first decodes samples."),
     device: str = typer.Option("auto", "--device"),
@@ -41,7 +42,7 @@ def evaluate_command(
     metrics = evaluate_model(model, FingerprintLibrary.open(library), MoleculeDataset(train),
                              MoleculeDataset(test),
                              k=k, recovery_n=recovery_n, n_samples=n_samples, samples_per_target=per_target,
-                             similarities=similarity, device=device, seed=seed)
+                             similarities=similarity, prior=prior, device=device, seed=seed)
     write_json(out, metrics)
     console.print(f"wrote {out}", markup=False, soft_wrap=True)
     console.print_json(json.dumps(metrics))

@@ -36,6 +36,9 @@ def generate_command(
     n: int = typer.Option(100, "-n", help="Unique candidates to generate (exactly, or an error)."),
     out: Path = typer.Option(..., "-o", "--out", help="Candidates CSV (.sdf, .png, .rejects.csv beside)."),
     temperature: float = typer.Option(1.0, "--temperature", help="Prior scale (prior and condition modes)."),
+    prior: str = typer.Option("fitted", "--prior",
+                              help="fitted: the latent density saved with the model (N(0, I) if it has "
+                                   "none); standard: N(0, I)."),
     around: list[str] = typer.Option([], "--around", help="Seed SMILES for analogs (repeatable)."),
     spread: float = typer.Option(0.5, "--spread", help="Latent spread around seeds, in prior units."),
     condition: str | None = typer.Option(None, "--condition", help="CVAE targets, e.g. qed=0.9,clogp=2.5"),
@@ -65,7 +68,8 @@ def generate_command(
     targets = parse_targets(condition)
     mode = "around" if around else "condition" if targets else "prior"
     request = GenerationRequest(n=n, mode=mode, temperature=temperature, seeds=around, spread=spread,
-                                targets=targets, batch_size=batch_size, max_rounds=max_rounds, decode=decode)
+                                targets=targets, batch_size=batch_size, max_rounds=max_rounds, decode=decode,
+                                prior=prior)
     filter_ranges = parse_ranges(ranges)
     if novel and train is None:
         raise ValueError("--novel needs --train DATASET_DIR (the dataset the model was trained on)")

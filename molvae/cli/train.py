@@ -32,6 +32,9 @@ def train_command(
     capacity: float | None = typer.Option(None, "--capacity", help="Capacity C_max in nats (Burgess)."),
     capacity_steps: int = typer.Option(10_000, "--capacity-steps"),
     val_fraction: float = typer.Option(0.05, "--val-fraction"),
+    density_components: int = typer.Option(
+        1, "--density-components", min=1,
+        help="Gaussians in the latent density fitted after training (generation samples it)."),
     patience: int = typer.Option(5, "--patience", help="Early-stopping patience (0 = off)."),
     resume: bool = typer.Option(False, "--resume"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -48,6 +51,6 @@ def train_command(
         dataset, out, kind=kind, condition=condition.split(",") if condition else (), train_config=config,
         latent_dim=latent_dim, hidden_dims=[int(h) for h in hidden.split(",")] if hidden else None, beta=beta,
         warmup_steps=warmup_steps, capacity=capacity, capacity_steps=capacity_steps,
-        val_fraction=val_fraction, resume=resume)
+        val_fraction=val_fraction, resume=resume, density_components=density_components)
     console.print(f"wrote {out}", markup=False, soft_wrap=True)
     console.print_json(json.dumps(metrics))

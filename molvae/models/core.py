@@ -12,7 +12,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from molvae.latent_density import GaussianMixture
 from molvae.models.config import VAEConfig
+
+# Where latent draws come from. "fitted" samples the model's fitted latent density (see
+# molvae.latent_density) and falls back to N(0, I) for a model without one; "standard" is
+# always N(0, I).
+PRIORS = ("fitted", "standard")
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -60,6 +66,9 @@ class VAE(nn.Module):
                            2 * self.latent_dim, act, drop)
         self.decoder = mlp(self.latent_dim + self.condition_dim, tuple(reversed(config.hidden_dims)),
                            config.input_dim, act, drop)
+        # Fitted after training and saved beside the weights (latent_density.pt), over the
+        # latent means joined with the normalized conditions of a conditional model.
+        self.latent_density: GaussianMixture | None = None
 
     def _join(self, t: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         if self.condition_dim == 0:
@@ -104,12 +113,42 @@ class VAE(nn.Module):
             return torch.sigmoid(logits)
         return logits
 
-    @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, condition: torch.Tensor | None = None,
-               generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode ``n`` draws from the prior N(0, temperature² I) to expected outputs."""
+    def draw_latents(self, n: int, temperature: float = 1.0, condition: torch.Tensor | None = None,
+                     generator: torch.Generator | None = None, prior: str = "standard") -> torch.Tensor:
+        """``n`` latent points from N(0, temperature² I) or, with ``prior="fitted"``, the fitted density.
+
+        The fitted density of a conditional model is conditioned on ``condition``, which
+        must then be one row shared by all draws. ``temperature`` scales the spread of either.
+        """
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         if n < 0 or temperature < 0:
             raise ValueError("n and temperature must be non-negative")
         device = next(self.parameters()).device
-        z = torch.randn((n, self.latent_dim), generator=generator, device=device) * temperature
+        density = self.latent_density if prior == "fitted" else None
+        if density is None:
+            return torch.randn((n, self.latent_dim), generator=generator, device=device) * temperature
+        if density.dim != self.latent_dim + self.condition_dim:
+            raise ValueError(f"the fitted density has {density.dim} dimensions; this model needs "
+                             f"{self.latent_dim + self.condition_dim} (latent + condition)")
+        if self.condition_dim:
+            if condition is None:
+                raise ValueError(f"this model needs a condition of width {self.condition_dim}")
+            rows = condition.reshape(-1, self.condition_dim)
+            if not torch.equal(rows, rows[:1].expand_as(rows)):
+                raise ValueError("the fitted density takes one condition shared by all draws")
+            density = density.condition(rows[0].cpu())
+        cpu_generator = None
+        if generator is not None:
+            # The mixture lives on the CPU; a CUDA generator seeds a CPU one deterministically.
+            cpu_generator = (generator if generator.device.type == "cpu"
+                             else torch.Generator().manual_seed(int(torch.randint(
+                                 2**62, (1,), generator=generator, device=generator.device))))
+        return density.sample(n, temperature, cpu_generator).to(device)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, condition: torch.Tensor | None = None,
+               generator: torch.Generator | None = None, prior: str = "standard") -> torch.Tensor:
+        """Decode ``n`` latent draws (see :meth:`draw_latents`) to expected outputs."""
+        z = self.draw_latents(n, temperature, condition, generator, prior)
         return self.mean_output(self.decode(z, condition))

@@ -1,4 +1,5 @@
-"""A model is a folder: ``config.json`` (hyperparameters) and ``weights.pt`` (a state_dict).
+"""A model is a folder: ``config.json`` (hyperparameters), ``weights.pt`` (a state_dict) and,
+once fitted, ``latent_density.pt`` (the latent density's tensors).
 
 Loading rebuilds the network from the config and reads tensors with
 ``weights_only=True``; no Python objects are ever unpickled.
@@ -11,6 +12,7 @@ from pathlib import Path
 import torch
 
 from molvae.io import atomic_path
+from molvae.latent_density import DENSITY_FILE, GaussianMixture
 from molvae.models.config import VAEConfig
 from molvae.models.core import VAE
 
@@ -27,6 +29,11 @@ def save_model(model: VAE, directory: str | Path) -> Path:
         torch.save(state, tmp)
     with atomic_path(directory / CONFIG_FILE) as tmp:
         model.config.save(tmp)
+    if model.latent_density is not None:
+        model.latent_density.save(directory / DENSITY_FILE)
+    else:
+        # A density fitted to earlier weights in this folder no longer describes these.
+        (directory / DENSITY_FILE).unlink(missing_ok=True)
     return directory
 
 
@@ -39,4 +46,6 @@ def load_model(directory: str | Path, device: str | torch.device = "cpu") -> VAE
     model = VAE(VAEConfig.load(directory / CONFIG_FILE))
     state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
+    if (directory / DENSITY_FILE).is_file():
+        model.latent_density = GaussianMixture.load(directory / DENSITY_FILE)
     return model.to(device).eval()

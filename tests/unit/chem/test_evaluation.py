@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from molvae.chem.evaluation import CONTROL_LEVELS, control_metrics, decode_prior
+from molvae.chem.evaluation import CONTROL_LEVELS, control_metrics, decode_prior, prior_metrics
+from molvae.chem.experiment import fit_latent_density
 from molvae.chem.fingerprints import FingerprintSettings
 from molvae.chem.ingest import IngestSettings, ingest
 from molvae.chem.search import FingerprintLibrary
@@ -53,3 +54,17 @@ def test_control_sweeps_each_condition_from_p5_to_p95(dataset):
     for name in ("mw", "qed"):
         assert 0 <= metrics[f"within_tol_{name}"] <= 1
         assert 0 < metrics[f"uniqueness_group_min_{name}"] <= metrics[f"uniqueness_group_mean_{name}"] <= 1
+
+
+def test_prior_metrics_put_the_fitted_density_beside_standard_draws(dataset):
+    torch.manual_seed(0)
+    model = VAE(molecular_config("vae", SETTINGS, latent_dim=4, hidden_dims=(16,)))
+    library = FingerprintLibrary.from_dataset(dataset.folder)
+    standard = prior_metrics(model, library, dataset, dataset, n_samples=40, reference_size=40, device="cpu")
+    assert standard["prior_fitted"] == 0 and "standard_raw_unique_fraction" not in standard
+    model.latent_density = fit_latent_density(model, np.array(dataset.fingerprints), None, 1)
+    fitted = prior_metrics(model, library, dataset, dataset, n_samples=40, reference_size=40, device="cpu")
+    assert fitted["prior_fitted"] == 1
+    # The N(0, I) numbers beside the fitted ones are those of the unfitted run, draw for draw.
+    assert fitted["standard_raw_unique_fraction"] == standard["raw_unique_fraction"]
+    assert fitted["standard_median_decode_similarity"] == standard["median_decode_similarity"]

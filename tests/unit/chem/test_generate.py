@@ -6,6 +6,7 @@ from molvae.chem.fingerprints import FingerprintSettings
 from molvae.chem.generate import GenerationRequest, generate_candidates
 from molvae.chem.search import FingerprintLibrary
 from molvae.errors import GenerationShortfall
+from molvae.latent_density import GaussianMixture
 from molvae.models import VAE
 from molvae.models.molecular import ConditionScaler, molecular_config
 
@@ -38,6 +39,22 @@ def test_exactly_n_unique_candidates_ranked_by_decode_similarity():
     assert (np.diff(frame["decode_similarity"]) <= 0).all()
     assert stats["candidates"] == 8 and stats["raw_samples"] >= 8
     assert 0 < stats["unique_fraction"] <= 1 and stats["raw_unique"] >= 8
+    assert stats["prior"] == "standard"  # this model has no fitted density
+
+
+def test_the_fitted_prior_is_sampled_when_the_model_has_one():
+    vae = model()
+    vae.latent_density = GaussianMixture(torch.ones(1, dtype=torch.float64),
+                                         torch.full((1, 4), 3.0, dtype=torch.float64),
+                                         0.01 * torch.eye(4, dtype=torch.float64)[None])
+    request = GenerationRequest(n=1, batch_size=64)
+    _, stats = generate_candidates(vae, library(), request, device="cpu")
+    assert stats["prior"] == "fitted"
+    # Draws packed around z = 3 decode to one region of fingerprint space: few distinct hits,
+    # unlike N(0, I) draws of the same model.
+    _, standard = generate_candidates(vae, library(), GenerationRequest(n=1, batch_size=64, prior="standard"),
+                                      device="cpu")
+    assert standard["prior"] == "standard" and stats["raw_unique"] < standard["raw_unique"]
 
 
 def test_shortfall_is_an_error_that_says_why():

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from molvae.latent_density import GaussianMixture
 from molvae.models import VAE, VAEConfig
 
 
@@ -73,3 +74,39 @@ def test_condition_is_concatenated_and_checked():
         model(x, torch.ones(4, 3))
     with pytest.raises(ValueError, match="unconditional"):
         make()(x, c)
+
+
+def _density(dim: int, mean: float) -> GaussianMixture:
+    f64 = torch.float64
+    return GaussianMixture(torch.ones(1, dtype=f64), torch.full((1, dim), mean, dtype=f64),
+                           0.1 * torch.eye(dim, dtype=f64)[None])
+
+
+def test_fitted_prior_draws_from_the_density_and_standard_ignores_it():
+    model = make()
+    gen = torch.Generator().manual_seed(0)
+    assert model.draw_latents(2000, prior="fitted", generator=gen).mean().item() == pytest.approx(0, abs=0.1)
+    model.latent_density = _density(3, 5.0)
+    fitted = model.draw_latents(2000, prior="fitted", generator=gen)
+    assert fitted.mean().item() == pytest.approx(5.0, abs=0.02) and fitted.std().item() < 0.2
+    standard = model.draw_latents(2000, prior="standard", generator=gen)
+    assert standard.mean().item() == pytest.approx(0, abs=0.1)
+    assert model.sample(4, prior="fitted").shape == (4, 12)
+    with pytest.raises(ValueError, match="prior must be one of"):
+        model.draw_latents(1, prior="gmm")
+    model.latent_density = _density(4, 0.0)
+    with pytest.raises(ValueError, match="4 dimensions; this model needs 3"):
+        model.draw_latents(1, prior="fitted")
+
+
+def test_fitted_prior_of_a_conditional_model_is_conditioned_on_its_target():
+    model = VAE(VAEConfig(input_dim=6, latent_dim=1, hidden_dims=(5,), kind="cvae", condition_dim=1))
+    # z and c perfectly correlated: given c = 2 the density must put z at 2.
+    cov = torch.tensor([[1.0, 0.999], [0.999, 1.0]], dtype=torch.float64)
+    model.latent_density = GaussianMixture(torch.ones(1, dtype=torch.float64),
+                                           torch.zeros(1, 2, dtype=torch.float64),
+                                           torch.linalg.cholesky(cov)[None])
+    z = model.draw_latents(500, condition=torch.tensor([[2.0]]).expand(500, 1), prior="fitted")
+    assert z.mean().item() == pytest.approx(2.0, abs=0.05)
+    with pytest.raises(ValueError, match="one condition shared by all draws"):
+        model.draw_latents(2, condition=torch.tensor([[1.0], [2.0]]), prior="fitted")

@@ -3,6 +3,7 @@ import pickle
 import pytest
 import torch
 
+from molvae.latent_density import GaussianMixture
 from molvae.models import VAE, VAEConfig, load_model, save_model
 
 
@@ -37,3 +38,15 @@ def test_weights_are_loaded_without_unpickling_objects(tmp_path):
         pickle.dump({"evil": Payload()}, handle)
     with pytest.raises(pickle.UnpicklingError):
         load_model(tmp_path)
+
+
+def test_the_latent_density_is_saved_and_a_stale_one_removed(tmp_path):
+    model = VAE(VAEConfig(input_dim=10, latent_dim=2, hidden_dims=(7,)))
+    model.latent_density = GaussianMixture.fit(torch.randn(50, 2), 1)
+    save_model(model, tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert torch.equal(loaded.latent_density.means, model.latent_density.means)
+    model.latent_density = None  # e.g. retrained in the same folder: the old density no longer applies
+    save_model(model, tmp_path / "m")
+    assert not (tmp_path / "m" / "latent_density.pt").exists()
+    assert load_model(tmp_path / "m").latent_density is None
