@@ -1,5 +1,5 @@
-"""Shared by the MOSES benchmarks (``molecular.py``): where results go, and the cached MOSES sample,
-test set and test library."""
+"""Shared by the MOSES benchmarks (``molecular.py``, ``search.py``): where results go, and the cached
+MOSES sample, test set and libraries."""
 
 from __future__ import annotations
 
@@ -45,3 +45,12 @@ def test_library(moses_dir: Path) -> tuple[MoleculeDataset, FingerprintLibrary]:
         FingerprintLibrary.from_dataset(folder).save(library_dir)
     return MoleculeDataset(folder), FingerprintLibrary.open(library_dir)
 
+
+
+def train_library(moses_dir: Path) -> Path:
+    """All of MOSES train, ingested, as a fingerprint library folder (built once)."""
+    ingest([moses_dir / "train.csv.gz"], CACHE / "moses-train", IngestSettings(properties="none"))
+    library_dir = CACHE / "moses-train-library"
+    if not (library_dir / "library.json").exists():
+        FingerprintLibrary.from_dataset(CACHE / "moses-train").save(library_dir)
+    return library_dir

@@ -3,7 +3,8 @@
 A sweep model (``--model``, default the 380k one) is refitted here the way ``molvae train``
 fits it: latent means of the same evenly spaced training rows, for each ``--components``.
 Each prior draws ``--prior-samples`` latents, decoded with ``sample`` and ``mean`` and
-searched in all MOSES test molecules (k = 1): median decode similarity and the unique
+searched in all MOSES test molecules, or with ``--library train`` all 1.58M MOSES train
+molecules (k = 1): median decode similarity and the unique
 fraction of raw hits. The posterior means of training molecules are the reference a
 perfect density would approach. The first of ``--components`` is saved with the model,
 so ``molvae evaluate`` samples it afterwards.
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from common import print_table
-from molecular_data import test_library
+from molecular_data import test_library, train_library
 from molecular_sweep import model_folder
 
 from molvae.chem.experiment import fit_latent_density, reference_sample, split_rows
@@ -50,6 +51,8 @@ def density(args: argparse.Namespace) -> dict[str, Any]:
     model = load_model(folder)
     train = MoleculeDataset(spec["dataset"])
     _, library = test_library(args.moses_dir)
+    if args.library == "train":
+        library = FingerprintLibrary.open(train_library(args.moses_dir))
     train_rows, _ = split_rows(len(train), 0.05, spec["seed"])
     packed = np.array(train.fingerprints[reference_sample(train_rows)])
     n = args.prior_samples
@@ -68,8 +71,8 @@ def density(args: argparse.Namespace) -> dict[str, Any]:
     with torch.no_grad():
         means = model.encode(unpack_bits(torch.from_numpy(packed[:n])))[0]
     results["training molecules' posterior means"] = _decoded_hits(model, library, means, args.seed)
-    print_table(f"{n:,} latent draws of '{args.model}', decoded into all {len(library):,} MOSES test "
-                "molecules (k = 1)",
+    print_table(f"{n:,} latent draws of '{args.model}', decoded into all {len(library):,} MOSES "
+                f"{args.library} molecules (k = 1)",
                 ["latents", "median sim (sample)", "unique (sample)", "median sim (mean)", "unique (mean)",
                  "fit s"],
                 [[name, f"{r['median_similarity_sample']:.3f}", f"{r['unique_fraction_sample']:.3f}",
@@ -79,4 +82,5 @@ def density(args: argparse.Namespace) -> dict[str, Any]:
     model.latent_density = fitted[first]
     save_model(model, folder)
     print(f"saved the {first}-component density with {folder}")
-    return {"model": args.model, "fit_rows": len(packed), "prior_samples": n, "results": results}
+    return {"model": args.model, "library": args.library, "fit_rows": len(packed), "prior_samples": n,
+            "results": results}

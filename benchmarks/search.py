@@ -35,6 +35,7 @@ from molvae.io import write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import print_table
+from molecular_data import train_library
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / "results" / "cache"
@@ -56,12 +57,8 @@ def timed(function, *args, **kwargs):
 
 
 def prepare(moses_dir: Path) -> tuple[Path, MoleculeDataset]:
-    settings = IngestSettings(properties="none")
-    ingest([moses_dir / "train.csv.gz"], CACHE / "moses-train", settings)
-    ingest([moses_dir / "test.csv.gz"], CACHE / "moses-test", settings)
-    library_dir = CACHE / "moses-train-library"
-    if not (library_dir / "library.json").exists():
-        FingerprintLibrary.from_dataset(CACHE / "moses-train").save(library_dir)
+    library_dir = train_library(moses_dir)
+    ingest([moses_dir / "test.csv.gz"], CACHE / "moses-test", IngestSettings(properties="none"))
     return library_dir, MoleculeDataset(CACHE / "moses-test")
 
 
