@@ -96,7 +96,7 @@ class BareLoop:
     def __init__(self, config: Any, batch_size: int, seed: int = 0) -> None:
         torch.manual_seed(seed)
         self.model, self.batch_size = VAE(config), batch_size
-        self.opt = adam(self.model.parameters(), lr=1e-3, device=torch.device("cpu"))
+        self.opt = adam(self.model.parameters(), lr=1e-3)
 
     def run(self, dense: torch.Tensor, packed: np.ndarray) -> float:
         stored = torch.from_numpy(packed)
@@ -178,7 +178,7 @@ def profile_steps(packed: np.ndarray, settings: FingerprintSettings, batch_size:
     def trainer_step(fused: bool) -> Callable[[dict[str, list[float]], int], None]:
         """What Trainer._train_epoch does in one step, phase by phase."""
         model = VAE(seed_config(settings))
-        opt = (adam(model.parameters(), lr=1e-3, device=torch.device("cpu")) if fused
+        opt = (adam(model.parameters(), lr=1e-3) if fused
                else torch.optim.Adam(model.parameters(), lr=1e-3))
         sums = torch.zeros(3, dtype=torch.float64)
 

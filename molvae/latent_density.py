@@ -64,6 +64,8 @@ class GaussianMixture:
         x = torch.as_tensor(points, dtype=torch.float64)
         if x.ndim != 2 or not torch.isfinite(x).all():
             raise ValueError("points must be a finite (n, d) array")
+        if n_components < 1:
+            raise ValueError(f"n_components must be >= 1, got {n_components}")
         k = min(n_components, len(x))
         if k < 1:
             raise ValueError("fitting a mixture needs at least one point")
@@ -101,6 +103,8 @@ class GaussianMixture:
         """``n`` draws as float32, each component's spread scaled by ``temperature``."""
         if n < 0 or temperature < 0:
             raise ValueError("n and temperature must be non-negative")
+        if n == 0:
+            return torch.empty((0, self.dim))
         component = torch.multinomial(self.weights.float(), n, replacement=True, generator=generator)
         eps = torch.randn((n, self.dim), generator=generator, dtype=torch.float64)
         draws = torch.empty((n, self.dim), dtype=torch.float64)
@@ -151,13 +155,19 @@ class GaussianMixture:
 
 def _kmeans_responsibilities(x: torch.Tensor, k: int, generator: torch.Generator,
                              iterations: int = 10) -> torch.Tensor:
-    """One-hot responsibilities from k-means++ seeding and a few Lloyd steps."""
+    """One-hot responsibilities from k-means++ seeding and a few Lloyd steps.
+
+    Fewer than ``k`` components come back when the points have fewer distinct values.
+    """
     centers = x[torch.randint(len(x), (1,), generator=generator)]
     closest = torch.cdist(x, centers).pow(2).squeeze(1)
     for _ in range(1, k):
+        if closest.sum() == 0:  # every point already sits on a center
+            break
         pick = torch.multinomial((closest / closest.sum()).float(), 1, generator=generator)
         centers = torch.cat([centers, x[pick]])
         closest = torch.minimum(closest, torch.cdist(x, x[pick]).pow(2).squeeze(1))
+    k = len(centers)
     for _ in range(iterations):
         label = torch.cdist(x, centers).argmin(dim=1)
         counts = torch.bincount(label, minlength=k).clamp(min=1).to(x.dtype)

@@ -1,7 +1,8 @@
 """The MLflow pyfunc of a MolecularVAE, logged as code (MLflow "models from code").
 
-Nothing is pickled: ``load_context`` rebuilds the model from its ``config.json`` and
-``weights.pt`` state_dict and opens the library folder, both logged as artifacts.
+Nothing is pickled: ``load_context`` rebuilds the model from its ``config.json``, its
+``weights.pt`` state_dict and, when present, ``latent_density.pt``, and opens the library
+folder; both folders are logged as artifacts.
 
 ``predict`` takes a DataFrame and returns candidates:
 

@@ -162,6 +162,7 @@ def candidates_task(
         run_id=run_id,
     )
     tracking.log_metrics(run_id, stats, prefix="generation_")
+    tracking.log_params(run_id, {"generation_prior": stats["prior"]})  # text, so a param
     for path in (paths.csv, paths.sdf, paths.png, paths.rejects):
         if path.exists():
             tracking.log_artifact(run_id, path, "candidates")

@@ -128,7 +128,7 @@ def prior_metrics(
     train_smiles = set(train.molecules(["smiles"])["smiles"])
     metrics = {
         "n_samples": n_samples,
-        "prior_fitted": float(prior == "fitted" and model.latent_density is not None),
+        "prior_fitted": float(model.uses_fitted_prior(prior)),
         "raw_unique_fraction": len(np.unique(rows)) / max(1, len(rows)),
         "median_decode_similarity": float(np.median(scores)),
     }
@@ -165,7 +165,7 @@ def control_metrics(
     train.ensure_properties(names)
     values = train.molecules(names)
     medians = values.median()
-    metrics: dict[str, float] = {}
+    metrics: dict[str, float] = {"prior_fitted": float(model.uses_fitted_prior(prior))}
     for name in names:
         targets, achieved, smiles, groups = [], [], [], []
         for level in CONTROL_LEVELS:
@@ -215,6 +215,7 @@ def evaluate_model(
     ``library`` should contain the test molecules for recovery to be meaningful
     (``recovery_in_library_fraction`` reports how many it holds).
     """
+    model.uses_fitted_prior(prior)  # a bad prior fails here, not after the recovery step
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(test), min(recovery_n, len(test)), replace=False))
     rows = test.molecules(["smiles", "inchikey"]).iloc[pick]

@@ -129,7 +129,8 @@ def train_molecular_model(dataset_dir: str | Path, model_dir: str | Path, *, kin
         trainer.model, packed[val_rows], conditions_of(val_rows), seed=train_config.seed).items()}
     metrics |= {"kind": kind, "conditions": names, "n_train": len(train_rows), "n_val": len(val_rows),
                 "epochs_run": len(result.history), "best_epoch": result.best_epoch,
-                "stopped_early": result.stopped_early, "density_components": density_components,
+                "stopped_early": result.stopped_early,
+                "density_components": trainer.model.latent_density.n_components,
                 "density_fit_seconds": density_seconds,
                 "seconds_per_epoch": seconds / max(1, result.epochs_this_fit),
                 "samples_per_second": len(train_rows) * result.epochs_this_fit / seconds if seconds else None}

@@ -84,7 +84,7 @@ def prior_used(model: VAE, request: GenerationRequest) -> str:
     """Where the draws came from: "fitted" only if asked for and the model has a density."""
     if request.mode == "around":
         return "around seeds"
-    return "fitted" if request.prior == "fitted" and model.latent_density is not None else "standard"
+    return "fitted" if model.uses_fitted_prior(request.prior) else "standard"
 
 
 @torch.no_grad()

@@ -17,7 +17,8 @@ from molvae.models.config import VAEConfig
 
 # Where latent draws come from. "fitted" samples the model's fitted latent density (see
 # molvae.latent_density) and falls back to N(0, I) for a model without one; "standard" is
-# always N(0, I).
+# always N(0, I). The model's own methods default to "standard" (image models have no
+# density); molecular generation and evaluation default to "fitted".
 PRIORS = ("fitted", "standard")
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -113,6 +114,12 @@ class VAE(nn.Module):
             return torch.sigmoid(logits)
         return logits
 
+    def uses_fitted_prior(self, prior: str) -> bool:
+        """Whether draws with ``prior`` come from the fitted density (it must exist)."""
+        if prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+        return prior == "fitted" and self.latent_density is not None
+
     def draw_latents(self, n: int, temperature: float = 1.0, condition: torch.Tensor | None = None,
                      generator: torch.Generator | None = None, prior: str = "standard") -> torch.Tensor:
         """``n`` latent points from N(0, temperature² I) or, with ``prior="fitted"``, the fitted density.
@@ -120,12 +127,10 @@ class VAE(nn.Module):
         The fitted density of a conditional model is conditioned on ``condition``, which
         must then be one row shared by all draws. ``temperature`` scales the spread of either.
         """
-        if prior not in PRIORS:
-            raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
         if n < 0 or temperature < 0:
             raise ValueError("n and temperature must be non-negative")
         device = next(self.parameters()).device
-        density = self.latent_density if prior == "fitted" else None
+        density = self.latent_density if self.uses_fitted_prior(prior) else None
         if density is None:
             return torch.randn((n, self.latent_dim), generator=generator, device=device) * temperature
         if density.dim != self.latent_dim + self.condition_dim:

@@ -78,3 +78,17 @@ def test_bad_points_are_refused():
         GaussianMixture.fit(torch.tensor([[0.0, float("nan")]]), 1)
     with pytest.raises(ValueError, match="at least one point"):
         GaussianMixture.fit(torch.zeros((0, 2)), 1)
+
+
+def test_duplicate_points_give_fewer_components_not_an_error():
+    mixture = GaussianMixture.fit(torch.cat([torch.zeros(6, 2), torch.ones(4, 2)]), 3)
+    assert mixture.n_components == 2
+    assert sorted(mixture.weights.tolist()) == pytest.approx([0.4, 0.6])
+    assert GaussianMixture.fit(torch.zeros(10, 2), 2).n_components == 1
+
+
+def test_zero_draws_and_zero_components():
+    mixture = GaussianMixture.fit(two_clusters(200), 2)
+    assert mixture.sample(0).shape == (0, 2)
+    with pytest.raises(ValueError, match="n_components must be >= 1"):
+        GaussianMixture.fit(two_clusters(200), 0)

@@ -6,7 +6,7 @@ import torch
 from molvae.checkpoints import load_checkpoint
 from molvae.models import VAE, ObjectiveConfig, VAEConfig, load_model
 from molvae.objectives import beta_at
-from molvae.training import Callback, NonFiniteLossError, TrainConfig, Trainer, TrainingData
+from molvae.training import Callback, NonFiniteLossError, TrainConfig, Trainer, TrainingData, adam
 
 
 def toy_data(n=96, seed=0):
@@ -127,3 +127,20 @@ def test_seeded_runs_are_deterministic(tmp_path):
 def test_conditions_must_match_inputs():
     with pytest.raises(ValueError, match="conditions for"):
         TrainingData(torch.zeros(3, 2), torch.zeros(2, 1))
+
+
+def test_adam_is_fused_where_torch_can_and_plain_where_it_cannot(monkeypatch):
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    assert adam(params, lr=1e-3).param_groups[0]["fused"]
+    real = torch.optim.Adam
+
+    def torch_without_fused_cpu_adam(p, **kwargs):
+        if kwargs.get("fused"):
+            raise RuntimeError("`fused=True` requires all the params to be floating point Tensors of "
+                               "supported devices: ['cuda']")
+        return real(p, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", torch_without_fused_cpu_adam)
+    # An iterator, as model.parameters() is: the failed attempt must not use it up.
+    fallback = adam(iter(params), lr=1e-3)
+    assert not fallback.param_groups[0]["fused"] and len(fallback.param_groups[0]["params"]) == 1

@@ -68,3 +68,13 @@ def test_prior_metrics_put_the_fitted_density_beside_standard_draws(dataset):
     # The N(0, I) numbers beside the fitted ones are those of the unfitted run, draw for draw.
     assert fitted["standard_raw_unique_fraction"] == standard["raw_unique_fraction"]
     assert fitted["standard_median_decode_similarity"] == standard["median_decode_similarity"]
+
+
+def test_a_bad_prior_fails_before_any_work(dataset, monkeypatch):
+    import molvae.chem.evaluation as evaluation
+
+    monkeypatch.setattr(evaluation, "reconstruct", lambda *a, **k: pytest.fail("recovery ran first"))
+    model = VAE(molecular_config("vae", SETTINGS, latent_dim=4, hidden_dims=(16,)))
+    library = FingerprintLibrary.from_dataset(dataset.folder)
+    with pytest.raises(ValueError, match="prior must be one of"):
+        evaluation.evaluate_model(model, library, dataset, dataset, prior="gmm", device="cpu")
