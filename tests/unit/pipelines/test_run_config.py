@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipelines.config import BUNDLED_TRAIN, ConfigError, MolecularRunConfig, load_config
 
@@ -50,3 +51,11 @@ def test_missing_and_malformed_files(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(MolecularRunConfig, Path(tmp_path / "list.yaml"))
+
+
+def test_the_readme_example_config_validates():
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    block = readme[readme.index("  ```yaml") + len("  ```yaml"):]
+    block = block[:block.index("  ```")]
+    config = MolecularRunConfig(**yaml.safe_load("\n".join(line[2:] for line in block.splitlines())))
+    assert config.kind == "cvae" and config.prior == "fitted" and config.density_components == 1
