@@ -174,6 +174,15 @@ def test_fcd_is_none_without_fcd_torch():
     assert fcd(["CCO", "CCN"], ["CCO", "CCC"]) is None
 
 
+@pytest.mark.skipif(not HAS_FCD_TORCH, reason="fcd_torch (the [fcd] extra) is not installed")
+def test_fcd_is_near_zero_for_a_set_against_itself_and_grows_for_a_different_one():
+    aromatic = ["c1ccccc1", "Cc1ccccc1", "CCc1ccccc1", "c1ccc2ccccc2c1", "Oc1ccccc1", "Nc1ccccc1"]
+    aliphatic = ["CCO", "CCCO", "CCCCN", "CC(C)O", "CCOCC", "CCCCCC"]
+    same = fcd(aromatic, aromatic, device="cpu")
+    assert abs(same) < 1e-3
+    assert fcd(aliphatic, aromatic, device="cpu") > same + 1.0
+
+
 # -- set_metrics ---------------------------------------------------------------------------
 
 GEN = ["c1ccc2ccccc2c1", "Cc1ccc2ccccc2c1", "CCO"]
