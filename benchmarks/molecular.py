@@ -24,6 +24,8 @@ Sections (run one at a time):
   (``--budget-min``) drops the configurations that would not fit; dropped ones are listed.
 - ``density``: prior draws of a sweep model from N(0, I) against latent densities fitted
   to its training molecules (``--components``), decoded into all MOSES test molecules.
+- ``properties``: how well a sweep model's latent means predict QED, cLogP and MW of
+  held-out training molecules (R² of a linear map and of a small MLP).
 
 Datasets are ingested once (``--properties none``) into ``benchmarks/results/cache``:
 a seeded random sample of MOSES train (a smaller sample is a subset of a larger one) and
@@ -36,6 +38,7 @@ settings. Results go to ``benchmarks/results/molecular_<section>.json``. Usage::
     .venv/bin/python benchmarks/molecular.py sweep --train-rows 200000 --epochs 4 --budget-min 40
     .venv/bin/python benchmarks/molecular.py sweep --train-rows 100000 --batch-size 128 --betas 0.01,0.002
     .venv/bin/python benchmarks/molecular.py density --prior-samples 10000 --components 1,4,16
+    .venv/bin/python benchmarks/molecular.py properties
 
 The sections live in ``molecular_speed.py`` (speed, profile), ``molecular_sweep.py`` and
 ``molecular_density.py``;
@@ -61,12 +64,13 @@ from molvae.io import write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from molecular_data import RESULTS, ROOT
-from molecular_density import DEFAULT_MODEL, density
+from molecular_density import DEFAULT_MODEL, density, latent_properties
 from molecular_speed import profile, speed
 from molecular_sweep import sweep, sweep_results
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {"speed": speed, "profile": profile,
-                                                                        "sweep": sweep, "density": density}
+                                                                        "sweep": sweep, "density": density,
+                                                                        "properties": latent_properties}
 
 
 def main() -> None:

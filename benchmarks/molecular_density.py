@@ -84,3 +84,50 @@ def density(args: argparse.Namespace) -> dict[str, Any]:
     print(f"saved the {first}-component density with {folder}")
     return {"model": args.model, "library": args.library, "fit_rows": len(packed), "prior_samples": n,
             "results": results}
+
+
+def latent_properties(args: argparse.Namespace, rows: int = 24_000, held_out: int = 4_000) -> dict[str, Any]:
+    """How much of QED, cLogP and MW the latent means hold: held-out R² of a linear map and an MLP."""
+    from rdkit import Chem
+
+    from molvae.chem.properties import compute_properties_frame
+
+    folder = model_folder(args.model)
+    spec = json.loads((folder / "bench_spec.json").read_text())
+    model = load_model(folder)
+    train = MoleculeDataset(spec["dataset"])
+    picks = np.sort(np.random.default_rng(args.seed).choice(len(train), min(rows, len(train)), replace=False))
+    names = ["qed", "clogp", "mw"]
+    smiles = train.molecules(["smiles"])["smiles"].to_numpy()[picks]
+    props = compute_properties_frame([Chem.MolFromSmiles(s) for s in smiles], names).to_numpy()
+    packed = np.array(train.fingerprints[picks])
+    with torch.no_grad():
+        mu = torch.cat([model.encode(unpack_bits(torch.from_numpy(packed[i:i + 4096])))[0]
+                        for i in range(0, len(packed), 4096)])
+    fit, test = slice(0, len(picks) - held_out), slice(len(picks) - held_out, None)
+    y = torch.from_numpy((props - props[fit].mean(0)) / props[fit].std(0)).float()
+    x = (mu - mu[fit].mean(0)) / mu[fit].std(0)
+
+    def r2(predicted: torch.Tensor) -> list[float]:
+        truth = y[test]
+        return (1 - ((predicted - truth) ** 2).mean(0) / truth.var(0)).tolist()
+
+    design = torch.cat([x, torch.ones(len(x), 1)], dim=1)
+    linear = r2(design[test] @ torch.linalg.lstsq(design[fit], y[fit]).solution)
+    torch.manual_seed(args.seed)
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 256), torch.nn.ReLU(), torch.nn.Linear(256, 256),
+                              torch.nn.ReLU(), torch.nn.Linear(256, len(names)))
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    for _ in range(40):
+        for batch in torch.randperm(fit.stop).split(128):
+            loss = ((net(x[batch]) - y[batch]) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    with torch.no_grad():
+        mlp = r2(net(x[test]))
+    print_table(f"Held-out R² of properties from the latent means of '{args.model}' "
+                f"({fit.stop:,} fit, {held_out:,} held out)", ["map", *names],
+                [["linear", *(f"{v:.2f}" for v in linear)], ["MLP 256-256", *(f"{v:.2f}" for v in mlp)]])
+    return {"model": args.model, "rows": len(picks), "held_out": held_out,
+            "r2_linear": dict(zip(names, linear, strict=True)), "r2_mlp": dict(zip(names, mlp, strict=True))}
