@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,14 +25,21 @@ from molecular_data import test_library, train_library
 from molecular_sweep import model_folder
 
 from molvae.chem.experiment import fit_latent_density, reference_sample, split_rows
-from molvae.chem.fingerprints import unpack_bits
 from molvae.chem.generate import DECODES, decoded_queries
 from molvae.chem.search import FingerprintLibrary
 from molvae.data import MoleculeDataset
 from molvae.models import load_model, save_model
 from molvae.models.core import VAE
+from molvae.models.molecular import latent_means
 
 DEFAULT_MODEL = "β=0.002, batch 128, 400k rows"
+
+
+def _sweep_model(name: str) -> tuple[Path, dict[str, Any], VAE, MoleculeDataset]:
+    """A sweep model's folder, its training spec, the model and its training dataset."""
+    folder = model_folder(name)
+    spec = json.loads((folder / "bench_spec.json").read_text())
+    return folder, spec, load_model(folder), MoleculeDataset(spec["dataset"])
 
 
 def _decoded_hits(model: VAE, library: FingerprintLibrary, z: torch.Tensor, seed: int) -> dict[str, float]:
@@ -46,10 +54,7 @@ def _decoded_hits(model: VAE, library: FingerprintLibrary, z: torch.Tensor, seed
 
 
 def density(args: argparse.Namespace) -> dict[str, Any]:
-    folder = model_folder(args.model)
-    spec = json.loads((folder / "bench_spec.json").read_text())
-    model = load_model(folder)
-    train = MoleculeDataset(spec["dataset"])
+    folder, spec, model, train = _sweep_model(args.model)
     _, library = test_library(args.moses_dir)
     if args.library == "train":
         library = FingerprintLibrary.open(train_library(args.moses_dir))
@@ -68,8 +73,7 @@ def density(args: argparse.Namespace) -> dict[str, Any]:
         z = fitted[k].sample(n, generator=torch.Generator().manual_seed(args.seed))
         results[f"fitted, {k} component{'s' if k > 1 else ''}"] = (
             _decoded_hits(model, library, z, args.seed) | {"fit_seconds": seconds})
-    with torch.no_grad():
-        means = model.encode(unpack_bits(torch.from_numpy(packed[:n])))[0]
+    means = latent_means(model, packed[:n])
     results["training molecules' posterior means"] = _decoded_hits(model, library, means, args.seed)
     print_table(f"{n:,} latent draws of '{args.model}', decoded into all {len(library):,} MOSES "
                 f"{args.library} molecules (k = 1)",
@@ -92,18 +96,12 @@ def latent_properties(args: argparse.Namespace, rows: int = 24_000, held_out: in
 
     from molvae.chem.properties import compute_properties_frame
 
-    folder = model_folder(args.model)
-    spec = json.loads((folder / "bench_spec.json").read_text())
-    model = load_model(folder)
-    train = MoleculeDataset(spec["dataset"])
+    _, _, model, train = _sweep_model(args.model)
     picks = np.sort(np.random.default_rng(args.seed).choice(len(train), min(rows, len(train)), replace=False))
     names = ["qed", "clogp", "mw"]
     smiles = train.molecules(["smiles"])["smiles"].to_numpy()[picks]
     props = compute_properties_frame([Chem.MolFromSmiles(s) for s in smiles], names).to_numpy()
-    packed = np.array(train.fingerprints[picks])
-    with torch.no_grad():
-        mu = torch.cat([model.encode(unpack_bits(torch.from_numpy(packed[i:i + 4096])))[0]
-                        for i in range(0, len(packed), 4096)])
+    mu = latent_means(model, np.array(train.fingerprints[picks]))
     fit, test = slice(0, len(picks) - held_out), slice(len(picks) - held_out, None)
     y = torch.from_numpy((props - props[fit].mean(0)) / props[fit].std(0)).float()
     x = (mu - mu[fit].mean(0)) / mu[fit].std(0)

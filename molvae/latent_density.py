@@ -170,10 +170,10 @@ def _kmeans_responsibilities(x: torch.Tensor, k: int, generator: torch.Generator
     k = len(centers)
     for _ in range(iterations):
         label = torch.cdist(x, centers).argmin(dim=1)
-        counts = torch.bincount(label, minlength=k).clamp(min=1).to(x.dtype)
+        counts = torch.bincount(label, minlength=k)
         sums = torch.zeros_like(centers).index_add_(0, label, x)
-        occupied = torch.bincount(label, minlength=k) > 0
-        centers = torch.where(occupied[:, None], sums / counts[:, None], centers)
+        # An emptied center stays where it was rather than dividing by zero.
+        centers = torch.where((counts > 0)[:, None], sums / counts.clamp(min=1)[:, None].to(x.dtype), centers)
     label = torch.cdist(x, centers).argmin(dim=1)
     return torch.nn.functional.one_hot(label, k).to(x.dtype)
 

@@ -186,30 +186,21 @@ def figures_task(
     n: int = 5000,
 ) -> list[str]:
     """The loss curves and a latent PCA coloured by cLogP, logged to the run."""
-    import torch
-
     from molvae.data import MoleculeDataset
     from molvae.models import load_model
-    from molvae.models.molecular import ConditionScaler, fingerprint_data
+    from molvae.models.molecular import ConditionScaler, latent_means
     from pipelines.plots import latent_pca, loss_curves
 
-    model = load_model(model_dir, _device(device)).eval()
-    names = list(ConditionScaler.from_config(model.config).names) if model.condition_dim else []
+    model = load_model(model_dir, _device(device))
+    scaler = ConditionScaler.from_config(model.config) if model.condition_dim else None
+    names = list(scaler.names) if scaler else []
     dataset = MoleculeDataset(train_dir)
     dataset.ensure_properties(["clogp", *names])
     rows = np.linspace(0, len(dataset) - 1, min(n, len(dataset))).astype(np.int64)
     values = dataset.molecules(list(dict.fromkeys(["clogp", *names]))).iloc[rows]
     # A conditional model encodes each molecule under its own properties, as in training.
-    conditions = (
-        ConditionScaler.from_config(model.config).normalize(values[names].to_numpy(np.float64))
-        if names
-        else None
-    )
-    data = fingerprint_data(np.asarray(dataset.fingerprints[rows]), conditions).to(
-        next(model.parameters()).device
-    )
-    with torch.no_grad():
-        means = np.concatenate([model.encode(x, c)[0].float().cpu().numpy() for x, c in data.batches(2048)])
+    conditions = scaler.normalize(values[names].to_numpy(np.float64)) if scaler else None
+    means = latent_means(model, np.asarray(dataset.fingerprints[rows]), conditions).numpy()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = [

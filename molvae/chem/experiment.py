@@ -15,7 +15,7 @@ from molvae.data import MoleculeDataset
 from molvae.io import write_json
 from molvae.latent_density import GaussianMixture
 from molvae.models.core import VAE
-from molvae.models.molecular import ConditionScaler, fingerprint_data, molecular_config
+from molvae.models.molecular import ConditionScaler, fingerprint_data, latent_means, molecular_config
 from molvae.models.persistence import save_model
 from molvae.objectives import summarize_elbo
 from molvae.training import Callback, TrainConfig, Trainer
@@ -54,17 +54,12 @@ def reference_sample(train_rows: np.ndarray) -> np.ndarray:
     return train_rows[picks]
 
 
-@torch.no_grad()
 def fit_latent_density(model: VAE, packed: np.ndarray, conditions: torch.Tensor | None,
-                       n_components: int, seed: int = 0, batch_size: int = 4096) -> GaussianMixture:
+                       n_components: int, seed: int = 0) -> GaussianMixture:
     """A mixture over the latent means of ``packed`` (joined with ``conditions`` when given)."""
-    model.eval()
-    device = next(model.parameters()).device
-    points = []
-    for x, c in fingerprint_data(packed, conditions).to(device).batches(batch_size):
-        mu = model.encode(x, c)[0]
-        points.append((mu if c is None else torch.cat([mu, c], dim=1)).cpu())
-    return GaussianMixture.fit(torch.cat(points), n_components, seed=seed)
+    means = latent_means(model, packed, conditions)
+    points = means if conditions is None else torch.cat([means, conditions.float().cpu()], dim=1)
+    return GaussianMixture.fit(points, n_components, seed=seed)
 
 
 def train_molecular_model(dataset_dir: str | Path, model_dir: str | Path, *, kind: str = "vae",

@@ -17,6 +17,7 @@ import torch
 
 from molvae.chem.fingerprints import FingerprintSettings, unpack_bits
 from molvae.models.config import ObjectiveConfig, VAEConfig
+from molvae.models.core import VAE
 from molvae.training import TrainingData
 
 DEFAULT_HIDDEN = (1024, 512)
@@ -100,3 +101,13 @@ def fingerprint_data(packed: np.ndarray, conditions: torch.Tensor | None = None)
     """Packed fingerprints kept packed (256 B a molecule at 2048 bits), unpacked per batch."""
     inputs = torch.from_numpy(np.ascontiguousarray(packed, dtype=np.uint8))
     return TrainingData(inputs, conditions, unpack_bits)
+
+
+@torch.no_grad()
+def latent_means(model: VAE, packed: np.ndarray, conditions: torch.Tensor | None = None,
+                 batch_size: int = 4096) -> torch.Tensor:
+    """Posterior means μ(x, c) of packed fingerprints, float32 on the CPU, shape (n, latent_dim)."""
+    model.eval()
+    data = fingerprint_data(packed, conditions).to(next(model.parameters()).device)
+    means = [model.encode(x, c)[0].float().cpu() for x, c in data.batches(batch_size)]
+    return torch.cat(means) if means else torch.zeros((0, model.latent_dim))
