@@ -52,6 +52,11 @@ class MolecularRunConfig(_Strict):
     around: list[str] = Field(default_factory=list, description="Seed SMILES for mode 'around'.")
     spread: float = Field(0.5, gt=0)
     targets: dict[str, float] = Field(default_factory=dict, description="Targets for mode 'condition'.")
+    guide_k: int | None = Field(None, ge=1, description="Mode 'condition': nearest library molecules "
+                                                        "each draw chooses among by target closeness "
+                                                        "(default 16).")
+    guide_band: float = Field(0.5, ge=0, description="Mode 'condition': the most similar molecule within "
+                                                      "this many tolerances of every target is kept.")
     decode: Literal["sample", "mean"] = Field("sample", description="Bernoulli bits or soft Tanimoto.")
     novel: bool = Field(True, description="Never return training molecules.")
     max_alerts: int | None = Field(None, ge=0)

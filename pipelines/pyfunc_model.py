@@ -8,9 +8,9 @@ folder; both folders are logged as artifacts.
 
 - a ``smiles`` column: reconstruction, the top ``k`` (an optional ``k`` column, default 10)
   decoded library molecules of each input, one row per input and rank;
-- otherwise a generation request of one row: ``n`` and optionally ``mode``, ``prior``, ``temperature``,
-  ``around`` (SMILES separated by ``;``), ``spread``, ``seed`` and ``target_<property>``
-  columns; returns exactly ``n`` unique candidates.
+- otherwise a generation request of one row: ``n`` and optionally ``mode``, ``prior``,
+  ``guide_k``, ``guide_band``, ``temperature``, ``around`` (SMILES separated by ``;``), ``spread``, ``seed``
+  and ``target_<property>`` columns; returns exactly ``n`` unique candidates.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class MolecularVAEModel(PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         from molvae.chem.generate import GenerationRequest, generate_candidates
+        from molvae.chem.guided import DEFAULT_GUIDE_BAND
         from molvae.chem.reconstruct import reconstruct
 
         if "smiles" in model_input:
@@ -63,6 +64,8 @@ class MolecularVAEModel(PythonModel):
             targets=targets,
             decode=str(row.get("decode") or "sample"),
             prior=str(row.get("prior") or "fitted"),
+            guide_k=int(row["guide_k"]) if pd.notna(row.get("guide_k")) else None,
+            guide_band=float(row["guide_band"]) if pd.notna(row.get("guide_band")) else DEFAULT_GUIDE_BAND,
         )
         frame, _ = generate_candidates(
             self.model, self.library, request, device="cpu", seed=int(row.get("seed", 0))

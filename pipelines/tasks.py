@@ -118,6 +118,8 @@ def evaluate_task(
         reference_size=settings["eval_samples"],
         samples_per_target=max(50, settings["eval_samples"] // 5),
         prior=settings["prior"],
+        guide_k=settings["guide_k"],
+        guide_band=settings["guide_band"],
         device=settings["device"],
         seed=settings["seed"],
     )
@@ -144,6 +146,8 @@ def candidates_task(
         targets=settings["targets"],
         decode=settings["decode"],
         prior=settings["prior"],
+        guide_k=settings["guide_k"],
+        guide_band=settings["guide_band"],
     )
     paths, selected, stats = generate_and_export(
         load_model(model_dir, _device(settings["device"])),

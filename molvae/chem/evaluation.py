@@ -22,6 +22,7 @@ from rdkit import Chem
 
 from molvae.chem.candidates import in_training_set
 from molvae.chem.generate import decoded_queries
+from molvae.chem.guided import DEFAULT_GUIDE_BAND, DEFAULT_GUIDE_K, LibraryProperties, PropertyGuide
 from molvae.chem.metrics import TOLERANCES, condition_control, set_metrics
 from molvae.chem.properties import compute_properties_frame
 from molvae.chem.reconstruct import reconstruct, recovery
@@ -48,11 +49,13 @@ def decode_prior(
     device: str = "auto",
     seed: int = 0,
     batch_size: int = 4096,
+    guide: PropertyGuide | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Library rows and decode similarities of ``n`` prior draws (k = 1, duplicates kept).
+    """Library rows and decode similarities of ``n`` prior draws (one hit each, duplicates kept).
 
     ``decode`` is as in :data:`~molvae.chem.generate.DECODES`, ``prior`` as in
-    :data:`~molvae.models.core.PRIORS`.
+    :data:`~molvae.models.core.PRIORS`; with a ``guide``, each draw's hit is the one of its
+    ``guide.k`` nearest molecules closest to the guide's targets.
     """
     model.eval()
     model_device = next(model.parameters()).device
@@ -63,9 +66,10 @@ def decode_prior(
         cond = None if condition is None else condition.to(model_device).expand(size, -1)
         z = model.draw_latents(size, temperature, cond, generator, prior)
         queries = decoded_queries(model, z, cond, decode, generator)
-        hits = library.search(queries, 1, similarity=similarity, device=device)
-        rows.append(hits.indices[:, 0])
-        scores.append(hits.scores[:, 0])
+        hits = library.search(queries, 1 if guide is None else guide.k, similarity=similarity, device=device)
+        pick = np.zeros(size, dtype=np.int64) if guide is None else guide.choose(hits.indices)
+        rows.append(hits.indices[np.arange(size), pick])
+        scores.append(hits.scores[np.arange(size), pick])
     return np.concatenate(rows), np.concatenate(scores)
 
 
@@ -155,42 +159,60 @@ def control_metrics(
     *,
     samples_per_target: int = 1000,
     prior: str = "fitted",
+    guide_k: int | None = None,
+    guide_band: float = DEFAULT_GUIDE_BAND,
     similarity: str = "soft-tanimoto",
     device: str = "auto",
     seed: int = 0,
 ) -> dict[str, float]:
-    """Conditional control over targets spanning the training set's p5–p95 (see the module docstring)."""
+    """Conditional control over targets spanning the training set's p5–p95 (see the module docstring).
+
+    ``guide_k`` defaults to :data:`~molvae.chem.guided.DEFAULT_GUIDE_K`, as in generation.
+    When > 1, each draw keeps the one of its ``guide_k`` nearest library molecules chosen by
+    the targets (with ``guide_band``) (:mod:`molvae.chem.guided`), and the same choice among ``guide_k``
+    random library molecules is reported beside it (``random_*``): a library filter alone
+    also hits targets, so the model's part shows in ``train_similarity`` (mean Tanimoto of
+    each hit to its nearest training molecule) against ``random_train_similarity``.
+    """
+    guide_k = DEFAULT_GUIDE_K if guide_k is None else guide_k
     scaler = ConditionScaler.from_config(model.config)
     names = list(scaler.names)
     train.ensure_properties(names)
     values = train.molecules(names)
     medians = values.median()
-    metrics: dict[str, float] = {"prior_fitted": float(model.uses_fitted_prior(prior))}
+    tolerances = {name: TOLERANCES.get(name, float(values[name].std()) / 4) for name in names}
+    properties = LibraryProperties(library, names)
+    train_library = FingerprintLibrary.from_packed(np.asarray(train.fingerprints))
+    rng = np.random.default_rng(seed)
+    metrics: dict[str, float] = {"prior_fitted": float(model.uses_fitted_prior(prior)), "guide_k": guide_k,
+                                 "guide_band": guide_band}
+    runs = ("", "random_") if guide_k > 1 else ("",)
     for name in names:
-        targets, achieved, smiles, groups = [], [], [], []
+        found: dict[str, dict[str, list]] = {run: {"target": [], "rows": [], "group": []} for run in runs}
         for level in CONTROL_LEVELS:
             target = medians.to_dict() | {name: float(np.percentile(values[name], level))}
-            rows, _ = decode_prior(
-                model,
-                library,
-                samples_per_target,
-                condition=scaler.normalize(target),
-                prior=prior,
-                similarity=similarity,
-                device=device,
-                seed=seed,
-            )
-            hit_smiles = library.smiles_at(rows)
-            found = compute_properties_frame([Chem.MolFromSmiles(s) for s in hit_smiles], [name])
-            targets += [target[name]] * len(rows)
-            achieved += found[name].tolist()
-            smiles += hit_smiles
-            groups += [level] * len(rows)
-        tolerance = {name: TOLERANCES.get(name, float(values[name].std()) / 4)}
-        result = condition_control(
-            pd.DataFrame({name: targets}), pd.DataFrame({name: achieved}), smiles, groups, tolerance
-        )
-        metrics |= {key if key.endswith(name) else f"{key}_{name}": value for key, value in result.items()}
+            guide = (PropertyGuide(properties, target, guide_k, tolerances, guide_band)
+                     if guide_k > 1 else None)
+            rows, _ = decode_prior(model, library, samples_per_target, condition=scaler.normalize(target),
+                                   prior=prior, similarity=similarity, device=device, seed=seed, guide=guide)
+            picked = {"": rows}
+            if guide is not None:
+                candidates = rng.integers(0, len(library), size=(samples_per_target, guide_k))
+                picked["random_"] = candidates[np.arange(samples_per_target), guide.choose(candidates)]
+            for run, hit_rows in picked.items():
+                found[run]["target"] += [target[name]] * len(hit_rows)
+                found[run]["rows"].append(hit_rows)
+                found[run]["group"] += [level] * len(hit_rows)
+        for run, result in found.items():
+            rows = np.concatenate(result["rows"])
+            achieved = properties.values(rows)[:, names.index(name)]
+            control = condition_control(pd.DataFrame({name: result["target"]}),
+                                        pd.DataFrame({name: achieved}), library.smiles_at(rows),
+                                        result["group"], {name: tolerances[name]})
+            control[f"train_similarity_{name}"] = float(
+                train_library.search(np.asarray(library.packed[rows]), 1, device=device).scores[:, 0].mean())
+            metrics |= {run + (key if key.endswith(name) else f"{key}_{name}"): value
+                        for key, value in control.items()}
     return metrics
 
 
@@ -207,6 +229,8 @@ def evaluate_model(
     samples_per_target: int = 1000,
     similarities: Sequence[str] = ("soft-tanimoto",),
     prior: str = "fitted",
+    guide_k: int | None = None,
+    guide_band: float = DEFAULT_GUIDE_BAND,
     device: str = "auto",
     seed: int = 0,
 ) -> dict[str, float]:
@@ -235,6 +259,8 @@ def evaluate_model(
             train,
             samples_per_target=samples_per_target,
             prior=prior,
+            guide_k=guide_k,
+            guide_band=guide_band,
             similarity=similarities[0],
             device=device,
             seed=seed,

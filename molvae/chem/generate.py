@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from molvae.chem.fingerprints import unpack_bits
+from molvae.chem.guided import DEFAULT_GUIDE_BAND, DEFAULT_GUIDE_K, LibraryProperties, PropertyGuide
 from molvae.chem.reconstruct import check_compatible, prepare_inputs
 from molvae.chem.search import FingerprintLibrary
 from molvae.errors import GenerationShortfall
@@ -48,8 +49,14 @@ class GenerationRequest:
     max_rounds: int = 50
     decode: str = "sample"
     prior: str = "fitted"
+    # Nearest library molecules each draw chooses among by closeness to the targets
+    # (molvae.chem.guided); None: DEFAULT_GUIDE_K for mode "condition", else 1 (no guidance).
+    guide_k: int | None = None
+    guide_band: float = DEFAULT_GUIDE_BAND
 
     def __post_init__(self) -> None:
+        if self.guide_k is None:
+            self.guide_k = DEFAULT_GUIDE_K if self.mode == "condition" else 1
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.decode not in DECODES:
@@ -62,6 +69,11 @@ class GenerationRequest:
             raise ValueError("mode 'around' needs seed molecules (--around SMILES)")
         if self.mode == "condition" and not self.targets:
             raise ValueError("mode 'condition' needs targets, e.g. qed=0.9,clogp=2.5")
+        if self.guide_k < 1 or self.guide_band < 0:
+            raise ValueError(f"guide_k must be >= 1 and guide_band >= 0, got {self.guide_k} and "
+                             f"{self.guide_band}")
+        if self.guide_k > 1 and self.mode != "condition":
+            raise ValueError("property guidance (guide_k > 1) needs targets: use mode 'condition'")
 
 
 @torch.no_grad()
@@ -127,6 +139,10 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
     elif request.mode == "condition":
         raise ValueError("mode 'condition' needs a model trained with --kind cvae")
 
+    guide = None
+    if request.guide_k > 1:
+        guide = PropertyGuide(LibraryProperties(library, list(request.targets)), request.targets,
+                              request.guide_k, band=request.guide_band)
     blocked = np.zeros(len(library), dtype=bool) if exclude is None else exclude.copy()
     available = int((~blocked).sum())
     chosen: dict[int, tuple[float, int]] = {}  # library row → (decode similarity, seed index)
@@ -134,9 +150,13 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
     raw_hits: list[int] = []
     for _ in range(request.max_rounds):
         queries, origin = _draw(model, request, request.batch_size, seed_means, condition, generator)
-        hits = library.search(queries, 1, exclude=blocked, similarity=similarity, device=device)
+        hits = library.search(queries, request.guide_k, exclude=blocked, similarity=similarity, device=device)
+        draws = np.arange(len(queries))
+        pick = np.zeros(len(queries), dtype=np.int64) if guide is None else guide.choose(hits.indices,
+                                                                                         set(chosen))
         raw += len(queries)
-        for row, score, source in zip(hits.indices[:, 0], hits.scores[:, 0], origin, strict=True):
+        for row, score, source in zip(hits.indices[draws, pick], hits.scores[draws, pick], origin,
+                                      strict=True):
             if row < 0:
                 continue
             raw_hits.append(int(row))
@@ -144,8 +164,9 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
                 chosen[int(row)] = (float(score), int(source))
         if len(chosen) >= request.n:
             break
-    stats = {"prior": prior_used(model, request), "raw_samples": raw, "raw_unique": len(set(raw_hits)),
-             "unique_fraction": len(set(raw_hits)) / max(1, len(raw_hits)), "candidates": len(chosen)}
+    stats = {"prior": prior_used(model, request), "guide_k": request.guide_k, "raw_samples": raw,
+             "raw_unique": len(set(raw_hits)), "unique_fraction": len(set(raw_hits)) / max(1, len(raw_hits)),
+             "candidates": len(chosen)}
     if len(chosen) < request.n:
         raise GenerationShortfall(
             f"only {len(chosen)} unique library molecules after {raw} samples ({request.max_rounds} rounds "

@@ -25,6 +25,10 @@ def evaluate_command(
     n_samples: int = typer.Option(10_000, "--n-samples", help="Prior draws (unconditional models)."),
     per_target: int = typer.Option(1000, "--per-target", help="Draws per condition target (cvae)."),
     prior: str = typer.Option("fitted", "--prior", help="fitted (the model's latent density) or standard."),
+    guide_k: int | None = typer.Option(None, "--guide-k",
+                                       help="cvae control: each draw keeps the one of its K nearest library "
+                                            "molecules chosen by the targets (default 16; 1 = none)."),
+    guide_band: float = typer.Option(0.5, "--guide-band", help="cvae control: as in 'molvae generate'."),
     similarity: list[str] = typer.Option(["soft-tanimoto", "soft-tanimoto-sq"], "--similarity",
                                          help="Similarities for recovery; the first decodes samples."),
     device: str = typer.Option("auto", "--device"),
@@ -42,7 +46,8 @@ def evaluate_command(
     metrics = evaluate_model(model, FingerprintLibrary.open(library), MoleculeDataset(train),
                              MoleculeDataset(test),
                              k=k, recovery_n=recovery_n, n_samples=n_samples, samples_per_target=per_target,
-                             similarities=similarity, prior=prior, device=device, seed=seed)
+                             similarities=similarity, prior=prior, guide_k=guide_k, guide_band=guide_band,
+                             device=device, seed=seed)
     write_json(out, metrics)
     console.print(f"wrote {out}", markup=False, soft_wrap=True)
     console.print_json(json.dumps(metrics))

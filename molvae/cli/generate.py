@@ -42,6 +42,13 @@ def generate_command(
     around: list[str] = typer.Option([], "--around", help="Seed SMILES for analogs (repeatable)."),
     spread: float = typer.Option(0.5, "--spread", help="Latent spread around seeds, in prior units."),
     condition: str | None = typer.Option(None, "--condition", help="CVAE targets, e.g. qed=0.9,clogp=2.5"),
+    guide_k: int | None = typer.Option(
+        None, "--guide-k", help="--condition: each draw keeps the one of its K nearest library molecules "
+                                "chosen by the targets (default 16; 1 = plain nearest neighbour)."),
+    guide_band: float = typer.Option(
+        0.5, "--guide-band", help="--condition: keep the most similar molecule within this many tolerances "
+                                  "of every target (cLogP 0.5, MW 25 Da, QED 0.1), else the nearest; 0: "
+                                  "always the nearest to the targets."),
     train: Path | None = typer.Option(None, "--train", help="Training dataset: novelty, --novel."),
     novel: bool = typer.Option(False, "--novel", help="Exclude the training set (needs --train)."),
     max_alerts: int | None = typer.Option(None, "--max-alerts", help="Drop candidates with more alerts."),
@@ -69,7 +76,8 @@ def generate_command(
     mode = "around" if around else "condition" if targets else "prior"
     request = GenerationRequest(n=n, mode=mode, temperature=temperature, seeds=around, spread=spread,
                                 targets=targets, batch_size=batch_size, max_rounds=max_rounds, decode=decode,
-                                prior=prior)
+                                prior=prior, guide_k=guide_k,
+                                guide_band=guide_band)
     filter_ranges = parse_ranges(ranges)
     if novel and train is None:
         raise ValueError("--novel needs --train DATASET_DIR (the dataset the model was trained on)")

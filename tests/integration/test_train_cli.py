@@ -3,6 +3,7 @@ import itertools
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -53,6 +54,24 @@ def test_a_conditional_model_keeps_its_normalization(dataset, tmp_path):
     assert scaler.names == ("mw", "clogp") and 200 < scaler.means[0] < 400 and scaler.stds[0] > 10
     # A conditional model's density spans latent and normalized conditions, to be conditioned on targets.
     assert model.latent_density.dim == 4 + 2 and model.latent_density.n_components == 2
+
+    # Guided decoding over the whole 400-molecule library: every candidate within tolerance
+    # (MW ± 25 Da, cLogP ± 0.5) of the targets; nearest-neighbour decoding alone is not.
+    assert run("library", "build", dataset, "-o", tmp_path / "lib").exit_code == 0
+    achieved = {}
+    for k in (400, 1):
+        out = tmp_path / f"guided-{k}.csv"
+        result = run("generate", tmp_path / "cvae", "--library", tmp_path / "lib", "-n", "8", "-o", out,
+                     "--condition", "mw=300,clogp=2.5", "--guide-k", k, "--device", "cpu")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output[result.output.index("{"):])["guide_k"] == k
+        achieved[k] = pd.read_csv(out)
+    guided = achieved[400]
+    assert len(guided) == 8 and ((guided["achieved_mw"] - 300).abs() <= 25).all()
+    assert ((guided["achieved_clogp"] - 2.5).abs() <= 0.5).all()
+    plain = achieved[1]
+    within = ((plain["achieved_mw"] - 300).abs() <= 25) & ((plain["achieved_clogp"] - 2.5).abs() <= 0.5)
+    assert not within.all()
 
 
 def test_bad_kind_and_condition_combinations_are_clear_errors(dataset, tmp_path):

@@ -49,11 +49,22 @@ def test_control_sweeps_each_condition_from_p5_to_p95(dataset):
     torch.manual_seed(0)
     model = VAE(molecular_config("cvae", SETTINGS, latent_dim=4, hidden_dims=(16,), conditions=scaler))
     library = FingerprintLibrary.from_dataset(dataset.folder)
-    metrics = control_metrics(model, library, dataset, samples_per_target=20, device="cpu")
+    metrics = control_metrics(model, library, dataset, samples_per_target=20, guide_k=1, device="cpu")
     assert metrics["n_groups_mw"] == len(CONTROL_LEVELS) == metrics["n_groups_qed"]
     for name in ("mw", "qed"):
         assert 0 <= metrics[f"within_tol_{name}"] <= 1
         assert 0 < metrics[f"uniqueness_group_min_{name}"] <= metrics[f"uniqueness_group_mean_{name}"] <= 1
+        # The library is the training set: every hit is a training molecule.
+        assert metrics[f"train_similarity_{name}"] == pytest.approx(1.0)
+    assert not any(key.startswith("random_") for key in metrics)
+
+    guided = control_metrics(model, library, dataset, samples_per_target=20, guide_k=len(library),
+                             device="cpu")
+    # Each draw weighs the whole library, which holds molecules within tolerance of every target.
+    assert guided["within_tol_mw"] == guided["within_tol_qed"] == 1.0 > metrics["within_tol_mw"]
+    assert guided["guide_k"] == len(library)
+    for name in ("mw", "qed"):
+        assert 0 <= guided[f"random_within_tol_{name}"] <= 1 and guided[f"random_n_groups_{name}"] == 5
 
 
 def test_prior_metrics_put_the_fitted_density_beside_standard_draws(dataset):

@@ -4,6 +4,7 @@ import torch
 
 from molvae.chem.fingerprints import FingerprintSettings
 from molvae.chem.generate import GenerationRequest, generate_candidates
+from molvae.chem.guided import DEFAULT_GUIDE_K
 from molvae.chem.search import FingerprintLibrary
 from molvae.errors import GenerationShortfall
 from molvae.latent_density import GaussianMixture
@@ -91,6 +92,19 @@ def test_modes_and_their_columns(monkeypatch):
                             device="cpu")
 
 
+def test_guided_condition_candidates_are_within_tolerance_of_the_target():
+    scaler = ConditionScaler.fit(["mw"], np.array([[16.0], [100.0]]))
+    lib = library()  # SMILES are methane … heptane, each on 42-43 rows
+    request = GenerationRequest(n=5, mode="condition", targets={"mw": 44.1}, guide_k=len(lib), batch_size=16)
+    frame, stats = generate_candidates(model("cvae", scaler), lib, request, device="cpu")
+    # Each draw sees the whole library, so every pick is within 25 Da of propane's weight.
+    assert set(frame["smiles"]) <= {"CC", "CCC", "CCCC"} and frame["library_index"].is_unique
+    assert stats["guide_k"] == len(lib)
+    plain = GenerationRequest(n=5, mode="condition", targets={"mw": 44.1}, guide_k=1, batch_size=16)
+    unguided, _ = generate_candidates(model("cvae", scaler), lib, plain, device="cpu")
+    assert not set(unguided["smiles"]) <= {"CC", "CCC", "CCCC"}
+
+
 def test_request_validation():
     with pytest.raises(ValueError, match="mode must be"):
         GenerationRequest(n=1, mode="dream")
@@ -98,6 +112,14 @@ def test_request_validation():
         GenerationRequest(n=1, mode="around")
     with pytest.raises(ValueError, match=">= 1"):
         GenerationRequest(n=0)
+    assert GenerationRequest(n=1, mode="condition", targets={"mw": 1.0}).guide_k == DEFAULT_GUIDE_K > 1
+    assert GenerationRequest(n=1).guide_k == 1
+    with pytest.raises(ValueError, match=r"guidance \(guide_k > 1\) needs targets"):
+        GenerationRequest(n=1, guide_k=4)
+    with pytest.raises(ValueError, match="guide_k must be >= 1 and guide_band >= 0"):
+        GenerationRequest(n=1, mode="condition", targets={"mw": 1.0}, guide_k=0)
+    with pytest.raises(ValueError, match="guide_k must be >= 1 and guide_band >= 0"):
+        GenerationRequest(n=1, mode="condition", targets={"mw": 1.0}, guide_band=-0.5)
 
 
 def test_interpolation_path_collapses_repeats_and_covers_every_step():
