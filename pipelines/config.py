@@ -55,8 +55,9 @@ class MolecularRunConfig(_Strict):
     guide_k: int | None = Field(None, ge=1, description="Mode 'condition': nearest library molecules "
                                                         "each draw chooses among by target closeness "
                                                         "(default 16).")
-    guide_band: float = Field(0.5, ge=0, description="Mode 'condition': the most similar molecule within "
-                                                      "this many tolerances of every target is kept.")
+    guide_band: float | None = Field(None, ge=0, description="Mode 'condition': the most similar molecule "
+                                                             "within this many tolerances of every target is "
+                                                             "kept (default 0.5).")
     decode: Literal["sample", "mean"] = Field("sample", description="Bernoulli bits or soft Tanimoto.")
     novel: bool = Field(True, description="Never return training molecules.")
     max_alerts: int | None = Field(None, ge=0)

@@ -34,7 +34,6 @@ class MolecularVAEModel(PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         from molvae.chem.generate import GenerationRequest, generate_candidates
-        from molvae.chem.guided import DEFAULT_GUIDE_BAND
         from molvae.chem.reconstruct import reconstruct
 
         if "smiles" in model_input:
@@ -44,8 +43,8 @@ class MolecularVAEModel(PythonModel):
             )
         if len(model_input) != 1 or "n" not in model_input:
             raise ValueError(
-                "give a 'smiles' column, or one request row with 'n' (and mode, temperature, "
-                "around, spread, seed, target_<property>)"
+                "give a 'smiles' column, or one request row with 'n' (and mode, prior, decode, "
+                "temperature, around, spread, guide_k, guide_band, seed, target_<property>)"
             )
         row = model_input.iloc[0].to_dict()
         targets = {
@@ -64,13 +63,19 @@ class MolecularVAEModel(PythonModel):
             targets=targets,
             decode=str(row.get("decode") or "sample"),
             prior=str(row.get("prior") or "fitted"),
-            guide_k=int(row["guide_k"]) if pd.notna(row.get("guide_k")) else None,
-            guide_band=float(row["guide_band"]) if pd.notna(row.get("guide_band")) else DEFAULT_GUIDE_BAND,
+            guide_k=None if _missing(row.get("guide_k")) else int(float(row["guide_k"])),
+            guide_band=None if _missing(row.get("guide_band")) else float(row["guide_band"]),
         )
         frame, _ = generate_candidates(
             self.model, self.library, request, device="cpu", seed=int(row.get("seed", 0))
         )
         return frame
+
+
+def _missing(value: Any) -> bool:
+    """An absent, empty or NaN cell of a request row (DataFrames fill absent cells with NaN)."""
+    return value is None or (isinstance(value, str) and not value.strip()) or (
+        not isinstance(value, str) and bool(pd.isna(value)))
 
 
 mlflow.models.set_model(MolecularVAEModel())

@@ -22,8 +22,14 @@ from rdkit import Chem
 
 from molvae.chem.candidates import in_training_set
 from molvae.chem.generate import decoded_queries
-from molvae.chem.guided import DEFAULT_GUIDE_BAND, DEFAULT_GUIDE_K, LibraryProperties, PropertyGuide
-from molvae.chem.metrics import TOLERANCES, condition_control, set_metrics
+from molvae.chem.guided import (
+    DEFAULT_GUIDE_BAND,
+    DEFAULT_GUIDE_K,
+    LibraryProperties,
+    PropertyGuide,
+    guide_tolerances,
+)
+from molvae.chem.metrics import condition_control, set_metrics
 from molvae.chem.properties import compute_properties_frame
 from molvae.chem.reconstruct import reconstruct, recovery
 from molvae.chem.search import FingerprintLibrary
@@ -160,14 +166,15 @@ def control_metrics(
     samples_per_target: int = 1000,
     prior: str = "fitted",
     guide_k: int | None = None,
-    guide_band: float = DEFAULT_GUIDE_BAND,
+    guide_band: float | None = None,
     similarity: str = "soft-tanimoto",
     device: str = "auto",
     seed: int = 0,
 ) -> dict[str, float]:
     """Conditional control over targets spanning the training set's p5–p95 (see the module docstring).
 
-    ``guide_k`` defaults to :data:`~molvae.chem.guided.DEFAULT_GUIDE_K`, as in generation.
+    ``guide_k`` and ``guide_band`` default to :data:`~molvae.chem.guided.DEFAULT_GUIDE_K` and
+    :data:`~molvae.chem.guided.DEFAULT_GUIDE_BAND`, as in generation.
     When > 1, each draw keeps the one of its ``guide_k`` nearest library molecules chosen by
     the targets (with ``guide_band``) (:mod:`molvae.chem.guided`), and the same choice among ``guide_k``
     random library molecules is reported beside it (``random_*``): a library filter alone
@@ -175,12 +182,15 @@ def control_metrics(
     each hit to its nearest training molecule) against ``random_train_similarity``.
     """
     guide_k = DEFAULT_GUIDE_K if guide_k is None else guide_k
+    guide_band = DEFAULT_GUIDE_BAND if guide_band is None else guide_band
+    if guide_k < 1 or guide_band < 0:
+        raise ValueError(f"guide_k must be >= 1 and guide_band >= 0, got {guide_k} and {guide_band}")
     scaler = ConditionScaler.from_config(model.config)
     names = list(scaler.names)
     train.ensure_properties(names)
     values = train.molecules(names)
     medians = values.median()
-    tolerances = {name: TOLERANCES.get(name, float(values[name].std()) / 4) for name in names}
+    tolerances = guide_tolerances(names, scaler.stds)
     properties = LibraryProperties(library, names)
     train_library = FingerprintLibrary.from_packed(np.asarray(train.fingerprints))
     rng = np.random.default_rng(seed)
@@ -230,7 +240,7 @@ def evaluate_model(
     similarities: Sequence[str] = ("soft-tanimoto",),
     prior: str = "fitted",
     guide_k: int | None = None,
-    guide_band: float = DEFAULT_GUIDE_BAND,
+    guide_band: float | None = None,
     device: str = "auto",
     seed: int = 0,
 ) -> dict[str, float]:

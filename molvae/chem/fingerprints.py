@@ -92,7 +92,11 @@ def unpack_bits(packed: torch.Tensor) -> torch.Tensor:
     training step's batch fetch from 0.77 to 0.28 ms on 2 CPU cores (BENCHMARKS.md,
     "Training speed against the seed's loop").
     """
+    import torch
     import torch.nn.functional as F
 
+    if packed.ndim != 2 or packed.dtype != torch.uint8:
+        raise ValueError(f"packed fingerprints must be a 2-D uint8 tensor, got {packed.dtype} "
+                         f"of shape {tuple(packed.shape)}")
     table = _byte_bits(str(packed.device))
     return F.embedding(packed.int(), table).reshape(packed.shape[0], packed.shape[1] * 8)

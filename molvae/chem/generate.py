@@ -18,7 +18,13 @@ import pandas as pd
 import torch
 
 from molvae.chem.fingerprints import unpack_bits
-from molvae.chem.guided import DEFAULT_GUIDE_BAND, DEFAULT_GUIDE_K, LibraryProperties, PropertyGuide
+from molvae.chem.guided import (
+    DEFAULT_GUIDE_BAND,
+    DEFAULT_GUIDE_K,
+    LibraryProperties,
+    PropertyGuide,
+    guide_tolerances,
+)
 from molvae.chem.reconstruct import check_compatible, prepare_inputs
 from molvae.chem.search import FingerprintLibrary
 from molvae.errors import GenerationShortfall
@@ -52,11 +58,13 @@ class GenerationRequest:
     # Nearest library molecules each draw chooses among by closeness to the targets
     # (molvae.chem.guided); None: DEFAULT_GUIDE_K for mode "condition", else 1 (no guidance).
     guide_k: int | None = None
-    guide_band: float = DEFAULT_GUIDE_BAND
+    guide_band: float | None = None  # None: DEFAULT_GUIDE_BAND
 
     def __post_init__(self) -> None:
         if self.guide_k is None:
             self.guide_k = DEFAULT_GUIDE_K if self.mode == "condition" else 1
+        if self.guide_band is None:
+            self.guide_band = DEFAULT_GUIDE_BAND
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.decode not in DECODES:
@@ -130,19 +138,18 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
             raise ValueError("'around' needs an unconditional model")
         seed_means = model.encode(unpack_bits(torch.from_numpy(inputs.packed).to(model_device)))[0]
         seed_smiles = [m.smiles for m in inputs.molecules]
-    condition = None
+    condition = guide = None
     if model.condition_dim:
         if request.mode != "condition":
             raise ValueError("this conditional model needs --condition targets")
         scaler = ConditionScaler.from_config(model.config)
         condition = scaler.normalize(dict(request.targets)).to(model_device)
+        if request.guide_k > 1:
+            guide = PropertyGuide(LibraryProperties(library, scaler.names), request.targets, request.guide_k,
+                                  guide_tolerances(scaler.names, scaler.stds), request.guide_band)
     elif request.mode == "condition":
         raise ValueError("mode 'condition' needs a model trained with --kind cvae")
 
-    guide = None
-    if request.guide_k > 1:
-        guide = PropertyGuide(LibraryProperties(library, list(request.targets)), request.targets,
-                              request.guide_k, band=request.guide_band)
     blocked = np.zeros(len(library), dtype=bool) if exclude is None else exclude.copy()
     available = int((~blocked).sum())
     chosen: dict[int, tuple[float, int]] = {}  # library row → (decode similarity, seed index)

@@ -28,7 +28,8 @@ def evaluate_command(
     guide_k: int | None = typer.Option(None, "--guide-k",
                                        help="cvae control: each draw keeps the one of its K nearest library "
                                             "molecules chosen by the targets (default 16; 1 = none)."),
-    guide_band: float = typer.Option(0.5, "--guide-band", help="cvae control: as in 'molvae generate'."),
+    guide_band: float | None = typer.Option(None, "--guide-band",
+                                            help="cvae control: as in 'molvae generate' (default 0.5)."),
     similarity: list[str] = typer.Option(["soft-tanimoto", "soft-tanimoto-sq"], "--similarity",
                                          help="Similarities for recovery; the first decodes samples."),
     device: str = typer.Option("auto", "--device"),

@@ -45,10 +45,10 @@ def generate_command(
     guide_k: int | None = typer.Option(
         None, "--guide-k", help="--condition: each draw keeps the one of its K nearest library molecules "
                                 "chosen by the targets (default 16; 1 = plain nearest neighbour)."),
-    guide_band: float = typer.Option(
-        0.5, "--guide-band", help="--condition: keep the most similar molecule within this many tolerances "
-                                  "of every target (cLogP 0.5, MW 25 Da, QED 0.1), else the nearest; 0: "
-                                  "always the nearest to the targets."),
+    guide_band: float | None = typer.Option(
+        None, "--guide-band", help="--condition: keep the most similar molecule within this many tolerances "
+                                  "of every target (cLogP 0.5, MW 25 Da, QED 0.1), else the nearest "
+                                  "(default 0.5; 0: always the nearest to the targets)."),
     train: Path | None = typer.Option(None, "--train", help="Training dataset: novelty, --novel."),
     novel: bool = typer.Option(False, "--novel", help="Exclude the training set (needs --train)."),
     max_alerts: int | None = typer.Option(None, "--max-alerts", help="Drop candidates with more alerts."),

@@ -63,8 +63,12 @@ def test_control_sweeps_each_condition_from_p5_to_p95(dataset):
     # Each draw weighs the whole library, which holds molecules within tolerance of every target.
     assert guided["within_tol_mw"] == guided["within_tol_qed"] == 1.0 > metrics["within_tol_mw"]
     assert guided["guide_k"] == len(library)
+    # The random baseline's k candidates per draw are drawn from the whole library, so the
+    # guide finds an in-tolerance molecule among them nearly always.
     for name in ("mw", "qed"):
-        assert 0 <= guided[f"random_within_tol_{name}"] <= 1 and guided[f"random_n_groups_{name}"] == 5
+        assert guided[f"random_within_tol_{name}"] >= 0.9 and guided[f"random_n_groups_{name}"] == 5
+    with pytest.raises(ValueError, match="guide_k must be >= 1"):
+        control_metrics(model, library, dataset, samples_per_target=20, guide_k=0, device="cpu")
 
 
 def test_prior_metrics_put_the_fitted_density_beside_standard_draws(dataset):

@@ -32,6 +32,13 @@ def test_unpack_bits_matches_numpy_order():
     dense = unpack_bits(torch.from_numpy(packed))
     assert dense.dtype == torch.float32 and dense.shape == (4, 128)
     assert np.array_equal(dense.numpy(), np.unpackbits(packed, axis=1))
+    assert np.array_equal(unpack_bits(torch.from_numpy(packed)[:, ::2]).numpy(),
+                          np.unpackbits(packed[:, ::2], axis=1))  # a strided view
+    assert unpack_bits(torch.zeros((0, 16), dtype=torch.uint8)).shape == (0, 128)
+    with pytest.raises(ValueError, match=r"2-D uint8 tensor, got torch\.int64 of shape"):
+        unpack_bits(torch.from_numpy(packed).long())
+    with pytest.raises(ValueError, match=r"2-D uint8 tensor, got torch.uint8 of shape \(16,\)"):
+        unpack_bits(torch.from_numpy(packed[0]))
 
 
 def test_settings_validation():

@@ -97,12 +97,23 @@ def test_guided_condition_candidates_are_within_tolerance_of_the_target():
     lib = library()  # SMILES are methane … heptane, each on 42-43 rows
     request = GenerationRequest(n=5, mode="condition", targets={"mw": 44.1}, guide_k=len(lib), batch_size=16)
     frame, stats = generate_candidates(model("cvae", scaler), lib, request, device="cpu")
-    # Each draw sees the whole library, so every pick is within 25 Da of propane's weight.
-    assert set(frame["smiles"]) <= {"CC", "CCC", "CCCC"} and frame["library_index"].is_unique
-    assert stats["guide_k"] == len(lib)
+    # Each draw sees the whole library; only propane lies within the default band (±12.5 Da).
+    assert frame["smiles"].tolist() == ["CCC"] * 5 and stats["guide_k"] == len(lib)
+    wide = GenerationRequest(n=5, mode="condition", targets={"mw": 44.1}, guide_k=len(lib), guide_band=1.0,
+                             batch_size=16)
+    frame, _ = generate_candidates(model("cvae", scaler), lib, wide, device="cpu")
+    assert set(frame["smiles"]) <= {"CC", "CCC", "CCCC"} and set(frame["smiles"]) != {"CCC"}
     plain = GenerationRequest(n=5, mode="condition", targets={"mw": 44.1}, guide_k=1, batch_size=16)
     unguided, _ = generate_candidates(model("cvae", scaler), lib, plain, device="cpu")
     assert not set(unguided["smiles"]) <= {"CC", "CCC", "CCCC"}
+
+
+def test_a_property_without_a_default_tolerance_is_guided_by_its_training_std():
+    scaler = ConditionScaler.fit(["heavy_atoms"], np.array([[1.0], [9.0]]))  # std 4 → tolerance 1
+    request = GenerationRequest(n=4, mode="condition", targets={"heavy_atoms": 3.0}, guide_k=300,
+                                batch_size=16)
+    frame, _ = generate_candidates(model("cvae", scaler), library(), request, device="cpu")
+    assert set(frame["smiles"]) == {"CCC"}  # 3 heavy atoms, ± half a tolerance
 
 
 def test_request_validation():

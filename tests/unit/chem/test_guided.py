@@ -70,7 +70,24 @@ def test_the_band_sets_how_closely_targets_are_followed():
 
 def test_equally_near_candidates_keep_the_more_similar_one():
     guide = PropertyGuide(LibraryProperties(library(["CCO", "OCC", "C"]), ["mw"]), {"mw": 46.07}, k=3)
-    assert guide.choose(np.array([[2, 1, 0], [2, 0, 1]])).tolist() == [1, 1]
+    assert guide.choose(np.array([[2, 1, 0], [2, 0, 1]])).tolist() == [1, 1]  # in band
+    far = PropertyGuide(LibraryProperties(library(["CCO", "OCC", "C"]), ["mw"]), {"mw": 100.0}, k=3)
+    assert far.choose(np.array([[2, 1, 0], [2, 0, 1]])).tolist() == [1, 1]  # out of band: the nearest
+
+
+def test_a_property_rdkit_cannot_compute_never_wins(monkeypatch):
+    properties = LibraryProperties(library(), ["mw"])
+    real = guided.compute_properties_frame
+    monkeypatch.setattr(guided, "compute_properties_frame",
+                        lambda mols, names: real(mols, names).where(lambda f: f["mw"] > 20))
+    guide = PropertyGuide(properties, {"mw": mw("C")}, k=3)
+    # Methane's weight is NaN here: the far heavier ethane is kept, not the NaN row listed first.
+    assert np.isinf(guide.costs(np.array([[0]])))[0, 0]
+    assert guide.choose(np.array([[0, 1]])).tolist() == [1]
+
+
+def test_guide_tolerances_fall_back_to_a_quarter_of_the_training_std():
+    assert guided.guide_tolerances(["mw", "hbd"], [80.0, 1.2]) == {"mw": 25.0, "hbd": 0.3}
 
 
 def test_avoid_passes_over_taken_rows_and_records_each_pick():
@@ -80,6 +97,14 @@ def test_avoid_passes_over_taken_rows_and_records_each_pick():
     # Propane was taken before; ethane goes to the first draw, octane to the second, and the
     # third, with every candidate taken, gets the nearest (a duplicate the caller drops).
     assert positions.tolist() == [1, 2, 0] and avoid == {1, 2, 7}
+    # Draws without hits (−1) take position 0 and add nothing to avoid.
+    assert guide.choose(np.array([[-1, -1, -1], [-1, 3, -1]]), avoid).tolist() == [0, 1]
+    assert avoid == {1, 2, 3, 7}
+
+
+def test_rows_must_be_library_indices():
+    with pytest.raises(ValueError, match="library rows must be >= 0, got -1"):
+        LibraryProperties(library(), ["mw"]).values(np.array([0, -1]))
 
 
 def test_a_guided_property_needs_a_target_and_a_tolerance():
