@@ -28,6 +28,7 @@ from molvae.chem.guided import (
     LibraryProperties,
     PropertyGuide,
     guide_tolerances,
+    kept_hits,
 )
 from molvae.chem.metrics import condition_control, set_metrics
 from molvae.chem.properties import compute_properties_frame
@@ -73,9 +74,9 @@ def decode_prior(
         z = model.draw_latents(size, temperature, cond, generator, prior)
         queries = decoded_queries(model, z, cond, decode, generator)
         hits = library.search(queries, 1 if guide is None else guide.k, similarity=similarity, device=device)
-        pick = np.zeros(size, dtype=np.int64) if guide is None else guide.choose(hits.indices)
-        rows.append(hits.indices[np.arange(size), pick])
-        scores.append(hits.scores[np.arange(size), pick])
+        kept_rows, kept_scores = kept_hits(hits, guide)
+        rows.append(kept_rows)
+        scores.append(kept_scores)
     return np.concatenate(rows), np.concatenate(scores)
 
 

@@ -24,6 +24,7 @@ from molvae.chem.guided import (
     LibraryProperties,
     PropertyGuide,
     guide_tolerances,
+    kept_hits,
 )
 from molvae.chem.reconstruct import check_compatible, prepare_inputs
 from molvae.chem.search import FingerprintLibrary
@@ -158,12 +159,9 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
     for _ in range(request.max_rounds):
         queries, origin = _draw(model, request, request.batch_size, seed_means, condition, generator)
         hits = library.search(queries, request.guide_k, exclude=blocked, similarity=similarity, device=device)
-        draws = np.arange(len(queries))
-        pick = np.zeros(len(queries), dtype=np.int64) if guide is None else guide.choose(hits.indices,
-                                                                                         set(chosen))
+        rows, scores = kept_hits(hits, guide, set(chosen) if guide is not None else None)
         raw += len(queries)
-        for row, score, source in zip(hits.indices[draws, pick], hits.scores[draws, pick], origin,
-                                      strict=True):
+        for row, score, source in zip(rows, scores, origin, strict=True):
             if row < 0:
                 continue
             raw_hits.append(int(row))

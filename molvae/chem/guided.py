@@ -26,7 +26,7 @@ from rdkit import Chem
 
 from molvae.chem.metrics import TOLERANCES
 from molvae.chem.properties import compute_properties_frame
-from molvae.chem.search import FingerprintLibrary
+from molvae.chem.search import FingerprintLibrary, SearchResult
 
 # Chosen on a cvae of 100k MOSES molecules, 176k test library (BENCHMARKS.md, "Property-guided
 # decoding"): of the settings measured that meet every Spearman and within-tolerance target,
@@ -144,3 +144,14 @@ class PropertyGuide:
             if rows[positions[draw]] >= 0:
                 avoid.add(int(rows[positions[draw]]))
         return positions
+
+
+def kept_hits(hits: SearchResult, guide: PropertyGuide | None,
+              avoid: set[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Library row and score each draw keeps: its nearest hit, or the guide's choice among its hits.
+
+    ``avoid`` is as in :meth:`PropertyGuide.choose` (unused without a guide).
+    """
+    draws = np.arange(len(hits.indices))
+    pick = np.zeros(len(draws), dtype=np.int64) if guide is None else guide.choose(hits.indices, avoid)
+    return hits.indices[draws, pick], hits.scores[draws, pick]
