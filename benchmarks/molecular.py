@@ -24,6 +24,10 @@ Sections (run one at a time):
   (``--budget-min``) drops the configurations that would not fit; dropped ones are listed.
 - ``density``: prior draws of a sweep model from N(0, I) against latent densities fitted
   to its training molecules (``--components``), decoded into all MOSES test molecules.
+- ``hubness``: the same model's fitted-density draws decoded with and without the hubness
+  correction, over CSLS neighbour counts (``--neighbours``) and candidate counts.
+- ``guide``: property-guided decoding of a cvae over a grid of guide k, band and hubness
+  correction (``molecular_guide.py``).
 - ``properties``: how well a sweep model's latent means predict QED, cLogP and MW of
   held-out training molecules (R² of a linear map and of a small MLP).
 
@@ -38,6 +42,8 @@ settings. Results go to ``benchmarks/results/molecular_<section>.json``. Usage::
     .venv/bin/python benchmarks/molecular.py sweep --train-rows 200000 --epochs 4 --budget-min 40
     .venv/bin/python benchmarks/molecular.py sweep --train-rows 100000 --batch-size 128 --betas 0.01,0.002
     .venv/bin/python benchmarks/molecular.py density --prior-samples 10000 --components 1,4,16
+    .venv/bin/python benchmarks/molecular.py hubness --prior-samples 10000 --neighbours 0,1,3,5,10
+    .venv/bin/python benchmarks/molecular.py guide --guide-ks 16,32 --guide-bands 0.5,0.75,1 --neighbours 0,3
     .venv/bin/python benchmarks/molecular.py properties
 
 The sections live in ``molecular_speed.py`` (speed, profile), ``molecular_sweep.py`` and
@@ -64,13 +70,14 @@ from molvae.io import write_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from molecular_data import RESULTS, ROOT
-from molecular_density import DEFAULT_MODEL, density, latent_properties
+from molecular_density import DEFAULT_MODEL, density, hubness, latent_properties
+from molecular_guide import DEFAULT_CVAE, guide_grid
 from molecular_speed import profile, speed
 from molecular_sweep import sweep, sweep_results
 
-SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {"speed": speed, "profile": profile,
-                                                                        "sweep": sweep, "density": density,
-                                                                        "properties": latent_properties}
+SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
+    "speed": speed, "profile": profile, "sweep": sweep, "density": density, "hubness": hubness,
+    "guide": guide_grid, "properties": latent_properties}
 
 
 def main() -> None:
@@ -78,7 +85,7 @@ def main() -> None:
     parser.add_argument("section", choices=list(SECTIONS))
     parser.add_argument("--moses-dir", type=Path, default=ROOT.parent / "shared" / "datasets" / "moses")
     parser.add_argument("--train-rows", type=int, default=None,
-                        help="MOSES train rows sampled (default: speed 100,000, sweep 200,000).")
+                        help="MOSES train rows sampled (default: speed and guide 100,000, sweep 200,000).")
     parser.add_argument("--rounds", type=int, default=25, help="speed: interleaved slices of the epoch.")
     parser.add_argument("--steps", type=int, default=300, help="profile: training steps profiled.")
     parser.add_argument("--epochs", type=int, default=4, help="sweep: epochs per configuration.")
@@ -92,7 +99,13 @@ def main() -> None:
     parser.add_argument("--components", default="1,4,16",
                         help="density: mixture sizes to fit; the first is saved with the model.")
     parser.add_argument("--library", choices=["test", "train"], default="test",
-                        help="density: decode into all MOSES test or all MOSES train molecules.")
+                        help="density, hubness: decode into all MOSES test or all MOSES train molecules.")
+    parser.add_argument("--neighbours", default="0,1,3,5,10",
+                        help="hubness, guide: CSLS neighbour counts (0: the nearest molecule).")
+    parser.add_argument("--cvae", type=Path, default=DEFAULT_CVAE, help="guide: the cvae's folder.")
+    parser.add_argument("--guide-ks", default="16,32", help="guide: candidates per draw.")
+    parser.add_argument("--guide-bands", default="0.5,0.75,1", help="guide: bands, in tolerances.")
+    parser.add_argument("--per-target", type=int, default=1000, help="guide: draws per target.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     RDLogger.DisableLog("rdApp.*")
@@ -101,8 +114,11 @@ def main() -> None:
     out = RESULTS / f"molecular_{args.section}.json"
     if args.section == "sweep":
         out = sweep_results(args.batch_size, args.train_rows or 200_000)
-    elif args.section == "density":
-        out = RESULTS / f"molecular_density_{args.library}.json"
+    elif args.section in ("density", "hubness"):
+        out = RESULTS / f"molecular_{args.section}_{args.library}.json"
+    elif args.section == "guide":
+        grid = f"k{args.guide_ks}_band{args.guide_bands}_hubness{args.neighbours}".replace(",", "-")
+        out = RESULTS / f"molecular_guide_{args.cvae.name}_{grid}.json"
     write_json(out, {"result": result, "seconds": time.perf_counter() - started,
                 "command": " ".join(sys.argv[1:])})
 

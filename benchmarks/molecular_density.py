@@ -8,6 +8,11 @@ molecules (k = 1): median decode similarity and the unique
 fraction of raw hits. The posterior means of training molecules are the reference a
 perfect density would approach. The first of ``--components`` is saved with the model,
 so ``molvae evaluate`` samples it afterwards.
+
+The ``hubness`` section draws ``--prior-samples`` latents from that saved density once,
+decodes them with ``sample``, searches their 10 nearest molecules once, and keeps one hit
+per draw with the hubness correction (:mod:`molvae.chem.hubness`) at each CSLS neighbour
+count of ``--neighbours`` (0: the nearest) and each candidate count of 3, 5 and 10.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from molecular_sweep import model_folder
 
 from molvae.chem.experiment import fit_latent_density, reference_sample, split_rows
 from molvae.chem.generate import DECODES, decoded_queries
-from molvae.chem.search import FingerprintLibrary
+from molvae.chem.guided import kept_hits
+from molvae.chem.search import FingerprintLibrary, SearchResult
 from molvae.data import MoleculeDataset
 from molvae.models import load_model, save_model
 from molvae.models.core import VAE
@@ -88,6 +94,30 @@ def density(args: argparse.Namespace) -> dict[str, Any]:
     print(f"saved the {first}-component density with {folder}")
     return {"model": args.model, "library": args.library, "fit_rows": len(packed), "prior_samples": n,
             "results": results}
+
+
+def hubness(args: argparse.Namespace, candidates: tuple[int, ...] = (3, 5, 10)) -> dict[str, Any]:
+    _, _, model, _ = _sweep_model(args.model)
+    _, library = test_library(args.moses_dir)
+    if args.library == "train":
+        library = FingerprintLibrary.open(train_library(args.moses_dir))
+    generator = torch.Generator().manual_seed(args.seed)
+    n = args.prior_samples
+    z = model.draw_latents(n, generator=generator, prior="fitted")
+    hits = library.search(decoded_queries(model, z, None, "sample", generator), max(candidates), device="cpu")
+    results: dict[str, dict[str, float]] = {}
+    for neighbours in [int(k) for k in args.neighbours.split(",")]:
+        for width in candidates if neighbours else (1,):
+            rows, scores = kept_hits(SearchResult(hits.indices[:, :width], hits.scores[:, :width]), None,
+                                     hubness=neighbours)
+            results[f"K {neighbours}, {width} candidates" if neighbours else "nearest (K 0)"] = {
+                "neighbours": neighbours, "candidates": width, "unique_fraction": len(np.unique(rows)) / n,
+                "median_similarity": float(np.median(scores))}
+    print_table(f"{n:,} fitted-density draws of '{args.model}' (`sample`), one hit each in all "
+                f"{len(library):,} MOSES {args.library} molecules", ["decoding", "unique", "median sim"],
+                [[name, f"{r['unique_fraction']:.4f}", f"{r['median_similarity']:.4f}"]
+                 for name, r in results.items()])
+    return {"model": args.model, "library": args.library, "prior_samples": n, "results": results}
 
 
 def latent_properties(args: argparse.Namespace, rows: int = 24_000, held_out: int = 4_000) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
+
 DATA = Path(__file__).resolve().parents[1] / "data"
 BUNDLED_TRAIN = DATA / "moses" / "train.csv.gz"
 BUNDLED_LIBRARY = DATA / "moses" / "library.csv.gz"
@@ -54,10 +56,13 @@ class MolecularRunConfig(_Strict):
     targets: dict[str, float] = Field(default_factory=dict, description="Targets for mode 'condition'.")
     guide_k: int | None = Field(None, ge=1, description="Mode 'condition': nearest library molecules "
                                                         "each draw chooses among by target closeness "
-                                                        "(default 16).")
-    guide_band: float | None = Field(None, ge=0, description="Mode 'condition': the most similar molecule "
-                                                             "within this many tolerances of every target is "
-                                                             "kept (default 0.5).")
+                                                        "(default 24).")
+    guide_band: float | None = Field(None, ge=0, description="Mode 'condition': the best molecule within "
+                                                             "this many tolerances of every target is kept "
+                                                             "(default 0.85).")
+    hubness: int = Field(DEFAULT_HUB_NEIGHBOURS, ge=0, description="CSLS neighbours of the hubness "
+                                                                   "correction of draws (0: nearest "
+                                                                   "neighbour).")
     decode: Literal["sample", "mean"] = Field("sample", description="Bernoulli bits or soft Tanimoto.")
     novel: bool = Field(True, description="Never return training molecules.")
     max_alerts: int | None = Field(None, ge=0)

@@ -9,8 +9,8 @@ folder; both folders are logged as artifacts.
 - a ``smiles`` column: reconstruction, the top ``k`` (an optional ``k`` column, default 10)
   decoded library molecules of each input, one row per input and rank;
 - otherwise a generation request of one row: ``n`` and optionally ``mode``, ``prior``,
-  ``guide_k``, ``guide_band``, ``temperature``, ``around`` (SMILES separated by ``;``), ``spread``, ``seed``
-  and ``target_<property>`` columns; returns exactly ``n`` unique candidates.
+  ``guide_k``, ``guide_band``, ``hubness``, ``temperature``, ``around`` (SMILES separated by
+  ``;``), ``spread``, ``seed`` and ``target_<property>`` columns; returns exactly ``n`` unique candidates.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class MolecularVAEModel(PythonModel):
         if len(model_input) != 1 or "n" not in model_input:
             raise ValueError(
                 "give a 'smiles' column, or one request row with 'n' (and mode, prior, decode, "
-                "temperature, around, spread, guide_k, guide_band, seed, target_<property>)"
+                "temperature, around, spread, guide_k, guide_band, hubness, seed, target_<property>)"
             )
         row = model_input.iloc[0].to_dict()
         targets = {
@@ -65,6 +65,7 @@ class MolecularVAEModel(PythonModel):
             prior=str(row.get("prior") or "fitted"),
             guide_k=None if _missing(row.get("guide_k")) else int(float(row["guide_k"])),
             guide_band=None if _missing(row.get("guide_band")) else float(row["guide_band"]),
+            hubness=None if _missing(row.get("hubness")) else int(float(row["hubness"])),
         )
         frame, _ = generate_candidates(
             self.model, self.library, request, device="cpu", seed=int(row.get("seed", 0))

@@ -120,6 +120,7 @@ def evaluate_task(
         prior=settings["prior"],
         guide_k=settings["guide_k"],
         guide_band=settings["guide_band"],
+        hubness=settings["hubness"],
         device=settings["device"],
         seed=settings["seed"],
     )
@@ -148,6 +149,7 @@ def candidates_task(
         prior=settings["prior"],
         guide_k=settings["guide_k"],
         guide_band=settings["guide_band"],
+        hubness=settings["hubness"],
     )
     paths, selected, stats = generate_and_export(
         load_model(model_dir, _device(settings["device"])),

@@ -2,8 +2,10 @@
 
 - **Recovery**: test molecules encoded to their means, decoded and searched in the library
   (which must contain them): top-1, top-k and the mean decode similarity.
-- **Prior samples**: ``n_samples`` draws decoded to their nearest library molecule. Hubness
-  shows in ``raw_unique_fraction``, counted before de-duplication. The MOSES set metrics of
+- **Prior samples**: ``n_samples`` draws decoded to their nearest library molecule, or with
+  the hubness correction (``hubness`` > 0, the default; :mod:`molvae.chem.hubness`) to the
+  best by CSLS of their few nearest, computed over all the draws at once. Hubness shows in
+  ``raw_unique_fraction``, counted before de-duplication. The MOSES set metrics of
   the raw hits are reported beside the same metrics for as many random library molecules,
   because a random draw from a real library already looks like real molecules.
 - **Conditional control** (conditional models): each condition swept over five targets from
@@ -29,11 +31,13 @@ from molvae.chem.guided import (
     PropertyGuide,
     guide_tolerances,
     kept_hits,
+    search_width,
 )
+from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
 from molvae.chem.metrics import condition_control, set_metrics
 from molvae.chem.properties import compute_properties_frame
 from molvae.chem.reconstruct import reconstruct, recovery
-from molvae.chem.search import FingerprintLibrary
+from molvae.chem.search import FingerprintLibrary, SearchResult
 from molvae.data import MoleculeDataset
 from molvae.models.core import VAE
 from molvae.models.molecular import ConditionScaler
@@ -57,27 +61,32 @@ def decode_prior(
     seed: int = 0,
     batch_size: int = 4096,
     guide: PropertyGuide | None = None,
+    hubness: int = DEFAULT_HUB_NEIGHBOURS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Library rows and decode similarities of ``n`` prior draws (one hit each, duplicates kept).
 
     ``decode`` is as in :data:`~molvae.chem.generate.DECODES`, ``prior`` as in
     :data:`~molvae.models.core.PRIORS`; with a ``guide``, each draw's hit is the one of its
-    ``guide.k`` nearest molecules closest to the guide's targets.
+    ``guide.k`` nearest molecules closest to the guide's targets. The hubness correction
+    (``hubness`` neighbours, 0 = off) is computed over all ``n`` draws together, so the
+    result does not depend on ``batch_size``.
     """
     model.eval()
     model_device = next(model.parameters()).device
     generator = torch.Generator(device=model_device).manual_seed(seed)
-    rows, scores = [], []
+    width = search_width(guide, hubness)
+    indices, scores = [], []
     for start in range(0, n, batch_size):
         size = min(batch_size, n - start)
         cond = None if condition is None else condition.to(model_device).expand(size, -1)
         z = model.draw_latents(size, temperature, cond, generator, prior)
         queries = decoded_queries(model, z, cond, decode, generator)
-        hits = library.search(queries, 1 if guide is None else guide.k, similarity=similarity, device=device)
-        kept_rows, kept_scores = kept_hits(hits, guide)
-        rows.append(kept_rows)
-        scores.append(kept_scores)
-    return np.concatenate(rows), np.concatenate(scores)
+        hits = library.search(queries, width, similarity=similarity, device=device)
+        indices.append(hits.indices)
+        scores.append(hits.scores)
+    if not indices:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    return kept_hits(SearchResult(np.concatenate(indices), np.concatenate(scores)), guide, hubness=hubness)
 
 
 def _set_metrics(
@@ -113,6 +122,7 @@ def prior_metrics(
     n_samples: int = 10_000,
     reference_size: int = 10_000,
     prior: str = "fitted",
+    hubness: int = DEFAULT_HUB_NEIGHBOURS,
     similarity: str = "soft-tanimoto",
     device: str = "auto",
     seed: int = 0,
@@ -123,7 +133,7 @@ def prior_metrics(
     beside them (``standard_*``).
     """
     rows, scores = decode_prior(model, library, n_samples, prior=prior, similarity=similarity, device=device,
-                                seed=seed)
+                                seed=seed, hubness=hubness)
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(test), min(reference_size, len(test)), replace=False))
     reference = test.molecules(["smiles"]).iloc[pick].reset_index(drop=True)
@@ -140,12 +150,14 @@ def prior_metrics(
     metrics = {
         "n_samples": n_samples,
         "prior_fitted": float(model.uses_fitted_prior(prior)),
+        "hubness": hubness,
         "raw_unique_fraction": len(np.unique(rows)) / max(1, len(rows)),
         "median_decode_similarity": float(np.median(scores)),
     }
     if metrics["prior_fitted"]:
         standard_rows, standard_scores = decode_prior(model, library, n_samples, prior="standard",
-                                                      similarity=similarity, device=device, seed=seed)
+                                                      similarity=similarity, device=device, seed=seed,
+                                                      hubness=hubness)
         metrics |= {"standard_raw_unique_fraction": len(np.unique(standard_rows)) / len(standard_rows),
                     "standard_median_decode_similarity": float(np.median(standard_scores))}
     metrics |= _set_metrics(rows, library, train_smiles, reference, reference_packed, device)
@@ -168,6 +180,7 @@ def control_metrics(
     prior: str = "fitted",
     guide_k: int | None = None,
     guide_band: float | None = None,
+    hubness: int = DEFAULT_HUB_NEIGHBOURS,
     similarity: str = "soft-tanimoto",
     device: str = "auto",
     seed: int = 0,
@@ -175,17 +188,19 @@ def control_metrics(
     """Conditional control over targets spanning the training set's p5–p95 (see the module docstring).
 
     ``guide_k`` and ``guide_band`` default to :data:`~molvae.chem.guided.DEFAULT_GUIDE_K` and
-    :data:`~molvae.chem.guided.DEFAULT_GUIDE_BAND`, as in generation.
-    When > 1, each draw keeps the one of its ``guide_k`` nearest library molecules chosen by
-    the targets (with ``guide_band``) (:mod:`molvae.chem.guided`), and the same choice among ``guide_k``
-    random library molecules is reported beside it (``random_*``): a library filter alone
+    :data:`~molvae.chem.guided.DEFAULT_GUIDE_BAND`, as in generation. When ``guide_k`` > 1,
+    each draw keeps the one of its ``guide_k`` nearest library molecules chosen by the
+    targets (with ``guide_band`` and ``hubness``; :mod:`molvae.chem.guided`), and the same
+    choice among ``guide_k`` random library molecules is reported beside it (``random_*``;
+    random candidates have no similarity, so no hubness correction). A library filter alone
     also hits targets, so the model's part shows in ``train_similarity`` (mean Tanimoto of
     each hit to its nearest training molecule) against ``random_train_similarity``.
     """
     guide_k = DEFAULT_GUIDE_K if guide_k is None else guide_k
     guide_band = DEFAULT_GUIDE_BAND if guide_band is None else guide_band
-    if guide_k < 1 or guide_band < 0:
-        raise ValueError(f"guide_k must be >= 1 and guide_band >= 0, got {guide_k} and {guide_band}")
+    if guide_k < 1 or guide_band < 0 or hubness < 0:
+        raise ValueError(f"guide_k must be >= 1, guide_band and hubness >= 0, got {guide_k}, {guide_band} "
+                         f"and {hubness}")
     scaler = ConditionScaler.from_config(model.config)
     names = list(scaler.names)
     train.ensure_properties(names)
@@ -196,7 +211,7 @@ def control_metrics(
     train_library = FingerprintLibrary.from_packed(np.asarray(train.fingerprints))
     rng = np.random.default_rng(seed)
     metrics: dict[str, float] = {"prior_fitted": float(model.uses_fitted_prior(prior)), "guide_k": guide_k,
-                                 "guide_band": guide_band}
+                                 "guide_band": guide_band, "hubness": hubness}
     runs = ("", "random_") if guide_k > 1 else ("",)
     for name in names:
         found: dict[str, dict[str, list]] = {run: {"target": [], "rows": [], "group": []} for run in runs}
@@ -205,7 +220,8 @@ def control_metrics(
             guide = (PropertyGuide(properties, target, guide_k, tolerances, guide_band)
                      if guide_k > 1 else None)
             rows, _ = decode_prior(model, library, samples_per_target, condition=scaler.normalize(target),
-                                   prior=prior, similarity=similarity, device=device, seed=seed, guide=guide)
+                                   prior=prior, similarity=similarity, device=device, seed=seed, guide=guide,
+                                   hubness=hubness)
             picked = {"": rows}
             if guide is not None:
                 candidates = rng.integers(0, len(library), size=(samples_per_target, guide_k))
@@ -242,6 +258,7 @@ def evaluate_model(
     prior: str = "fitted",
     guide_k: int | None = None,
     guide_band: float | None = None,
+    hubness: int = DEFAULT_HUB_NEIGHBOURS,
     device: str = "auto",
     seed: int = 0,
 ) -> dict[str, float]:
@@ -272,6 +289,7 @@ def evaluate_model(
             prior=prior,
             guide_k=guide_k,
             guide_band=guide_band,
+            hubness=hubness,
             similarity=similarities[0],
             device=device,
             seed=seed,
@@ -285,6 +303,7 @@ def evaluate_model(
             n_samples=n_samples,
             reference_size=reference_size,
             prior=prior,
+            hubness=hubness,
             similarity=similarities[0],
             device=device,
             seed=seed,

@@ -1,7 +1,9 @@
 """Generation: latent draws → decoded fingerprints → nearest real library molecules.
 
 Each round draws a batch of latent points for the chosen mode, decodes them to bit
-probabilities and takes each one's nearest library molecule. Molecules already found
+probabilities and takes each one's nearest library molecule, or, with the hubness
+correction (the default, :mod:`molvae.chem.hubness`), the best by CSLS of its few nearest,
+so that the batch's draws do not pile onto the same hub molecules. Molecules already found
 (and any excluded rows, e.g. the training set) are kept out, and rounds continue until exactly
 ``n`` unique candidates exist, or stop with :class:`GenerationShortfall` explaining why.
 The raw draws are counted before de-duplication, so hubness (many samples landing on the
@@ -25,7 +27,9 @@ from molvae.chem.guided import (
     PropertyGuide,
     guide_tolerances,
     kept_hits,
+    search_width,
 )
+from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
 from molvae.chem.reconstruct import check_compatible, prepare_inputs
 from molvae.chem.search import FingerprintLibrary
 from molvae.errors import GenerationShortfall
@@ -60,12 +64,16 @@ class GenerationRequest:
     # (molvae.chem.guided); None: DEFAULT_GUIDE_K for mode "condition", else 1 (no guidance).
     guide_k: int | None = None
     guide_band: float | None = None  # None: DEFAULT_GUIDE_BAND
+    # CSLS neighbours of the hubness correction (molvae.chem.hubness); 0 turns it off.
+    hubness: int | None = None  # None: DEFAULT_HUB_NEIGHBOURS
 
     def __post_init__(self) -> None:
         if self.guide_k is None:
             self.guide_k = DEFAULT_GUIDE_K if self.mode == "condition" else 1
         if self.guide_band is None:
             self.guide_band = DEFAULT_GUIDE_BAND
+        if self.hubness is None:
+            self.hubness = DEFAULT_HUB_NEIGHBOURS
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.decode not in DECODES:
@@ -78,9 +86,9 @@ class GenerationRequest:
             raise ValueError("mode 'around' needs seed molecules (--around SMILES)")
         if self.mode == "condition" and not self.targets:
             raise ValueError("mode 'condition' needs targets, e.g. qed=0.9,clogp=2.5")
-        if self.guide_k < 1 or self.guide_band < 0:
-            raise ValueError(f"guide_k must be >= 1 and guide_band >= 0, got {self.guide_k} and "
-                             f"{self.guide_band}")
+        if self.guide_k < 1 or self.guide_band < 0 or self.hubness < 0:
+            raise ValueError(f"guide_k must be >= 1, guide_band and hubness >= 0, got {self.guide_k}, "
+                             f"{self.guide_band} and {self.hubness}")
         if self.guide_k > 1 and self.mode != "condition":
             raise ValueError("property guidance (guide_k > 1) needs targets: use mode 'condition'")
 
@@ -158,8 +166,9 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
     raw_hits: list[int] = []
     for _ in range(request.max_rounds):
         queries, origin = _draw(model, request, request.batch_size, seed_means, condition, generator)
-        hits = library.search(queries, request.guide_k, exclude=blocked, similarity=similarity, device=device)
-        rows, scores = kept_hits(hits, guide, set(chosen) if guide is not None else None)
+        hits = library.search(queries, search_width(guide, request.hubness), exclude=blocked,
+                              similarity=similarity, device=device)
+        rows, scores = kept_hits(hits, guide, set(chosen) if guide is not None else None, request.hubness)
         raw += len(queries)
         for row, score, source in zip(rows, scores, origin, strict=True):
             if row < 0:
@@ -169,9 +178,9 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
                 chosen[int(row)] = (float(score), int(source))
         if len(chosen) >= request.n:
             break
-    stats = {"prior": prior_used(model, request), "guide_k": request.guide_k, "raw_samples": raw,
-             "raw_unique": len(set(raw_hits)), "unique_fraction": len(set(raw_hits)) / max(1, len(raw_hits)),
-             "candidates": len(chosen)}
+    stats = {"prior": prior_used(model, request), "guide_k": request.guide_k, "hubness": request.hubness,
+             "raw_samples": raw, "raw_unique": len(set(raw_hits)),
+             "unique_fraction": len(set(raw_hits)) / max(1, len(raw_hits)), "candidates": len(chosen)}
     if len(chosen) < request.n:
         raise GenerationShortfall(
             f"only {len(chosen)} unique library molecules after {raw} samples ({request.max_rounds} rounds "

@@ -3,14 +3,15 @@
 A conditional model proposes a fingerprint for the targets; on its own, the nearest library
 molecule to that fingerprint often misses them (binary Morgan bits barely fix weight or
 logP: BENCHMARKS.md, "Property-guided decoding"). The guide searches the ``k`` nearest
-molecules instead of one and keeps the most similar of those within ``band`` tolerances of
-every target (:data:`~molvae.chem.metrics.TOLERANCES`), or, when none is, the one nearest
-the targets (squared distance in tolerance units).
+molecules instead of one and keeps the best of those within ``band`` tolerances of every
+target (:data:`~molvae.chem.metrics.TOLERANCES`), or, when none is, the one nearest the
+targets (squared distance in tolerance units). "Best" is the most similar, or, with a
+hubness correction (:mod:`molvae.chem.hubness`), the best by CSLS score, so that draws with
+several molecules in the band do not all take the same one.
 
-- ``band = 1`` keeps the most similar in-tolerance molecule: the model chooses wherever the
-  targets allow, so neighbouring draws do not all collapse onto the same best-matching
-  molecule.
-- ``band = 0`` always takes the molecule nearest the targets; the default, 0.5, is between.
+- ``band = 1`` keeps any in-tolerance molecule: the model chooses wherever the targets
+  allow, so neighbouring draws do not all collapse onto the same best-matching molecule.
+- ``band = 0`` always takes the molecule nearest the targets; the default, 0.85, is between.
 - ``k = 1`` is plain nearest-neighbour decoding.
 
 The library's properties are computed with RDKit for the rows a search returns, once per
@@ -24,15 +25,18 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from rdkit import Chem
 
+from molvae.chem.hubness import HUB_CANDIDATES, hub_corrected_scores
 from molvae.chem.metrics import TOLERANCES
 from molvae.chem.properties import compute_properties_frame
 from molvae.chem.search import FingerprintLibrary, SearchResult
 
-# Chosen on a cvae of 100k MOSES molecules, 176k test library (BENCHMARKS.md, "Property-guided
-# decoding"): of the settings measured that meet every Spearman and within-tolerance target,
-# k 16 with band 0.5 keeps the most draws distinct (k 32 follows the targets closer, with fewer).
-DEFAULT_GUIDE_K = 16
-DEFAULT_GUIDE_BAND = 0.5
+# Chosen on a cvae of 100k MOSES molecules, 176k test library, with the hubness correction
+# (BENCHMARKS.md, "Hubness correction"): of k 16–48 and band 0.5–1, the one setting that met
+# every Spearman, within-tolerance and per-target uniqueness target there, at the edge (MW
+# Spearman 0.901, lowest uniqueness 0.950). A wider band keeps more draws distinct and
+# follows the targets less closely; a larger k follows them more closely with fewer distinct.
+DEFAULT_GUIDE_K = 24
+DEFAULT_GUIDE_BAND = 0.85
 
 
 class LibraryProperties:
@@ -74,7 +78,7 @@ def guide_tolerances(names: Sequence[str], stds: Sequence[float]) -> dict[str, f
 
 
 class PropertyGuide:
-    """Chooses, per draw, the most similar candidate within ``band`` of ``targets`` (else the nearest).
+    """Chooses, per draw, the best candidate within ``band`` of ``targets`` (else the nearest to them).
 
     Parameters
     ----------
@@ -88,8 +92,8 @@ class PropertyGuide:
         Distance unit per property; defaults to :data:`~molvae.chem.metrics.TOLERANCES`,
         which every guided property without an entry here must have.
     band
-        Candidates within this many tolerances of every target count as on target; the most
-        similar of them is kept. Narrower bands follow the targets more closely (higher rank
+        Candidates within this many tolerances of every target count as on target; the best
+        of them (see :meth:`choose`) is kept. Narrower bands follow the targets more closely (higher rank
         correlation) and leave the model fewer choices (more draws share a molecule).
     """
 
@@ -125,33 +129,66 @@ class PropertyGuide:
             out[found] = (self.properties.values(rows[found]) - self.targets) / self.units
         return out
 
-    def choose(self, indices: np.ndarray, avoid: set[int] | None = None) -> np.ndarray:
+    def choose(self, indices: np.ndarray, avoid: set[int] | None = None,
+               preference: np.ndarray | None = None) -> np.ndarray:
         """Position (0..k−1) of each draw's chosen candidate in ``indices`` (q × k, nearest first).
 
-        The first (most similar) candidate within the band of every target, else the one
-        nearest the targets (the more similar of equally near ones); a draw with no hit gives
-        position 0. With ``avoid``, draws are taken in order, each passing over the
-        rows in ``avoid`` while another candidate remains, and each pick is added to ``avoid``
-        (generation wants distinct molecules; evaluation keeps duplicates to show hubness).
+        Of the candidates within the band of every target, or, when there are none, of those
+        nearest the targets, the one with the highest ``preference`` (q × k; by default the
+        search order, so the most similar). A draw with no hit gives position 0. With
+        ``avoid``, draws are taken in order, each passing over the rows in ``avoid`` while
+        another candidate remains, and each pick is added to ``avoid`` (generation wants
+        distinct molecules; evaluation keeps duplicates to show hubness).
         """
         cost = self.costs(indices)
+        if preference is None:
+            preference = np.broadcast_to(-np.arange(indices.shape[1], dtype=np.float64), indices.shape)
         if avoid is None:
-            return np.argmin(cost, axis=1)
+            return _best(cost, preference)
         positions = np.zeros(len(indices), dtype=np.int64)
-        for draw, (rows, row_cost) in enumerate(zip(indices, cost, strict=True)):
+        for draw, rows in enumerate(indices):
             taken = np.fromiter((int(r) in avoid for r in rows), dtype=bool, count=len(rows))
-            positions[draw] = np.argmin(np.where(taken, np.inf, row_cost)) if not taken.all() else 0
+            if not taken.all():
+                positions[draw] = _best(np.where(taken, np.inf, cost[draw])[None], preference[draw][None])[0]
             if rows[positions[draw]] >= 0:
                 avoid.add(int(rows[positions[draw]]))
         return positions
 
 
-def kept_hits(hits: SearchResult, guide: PropertyGuide | None,
-              avoid: set[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Library row and score each draw keeps: its nearest hit, or the guide's choice among its hits.
+def _best(cost: np.ndarray, preference: np.ndarray) -> np.ndarray:
+    # Per row: the highest preference among the lowest costs (position 0 when all are inf).
+    lowest = cost == cost.min(axis=1, keepdims=True)
+    return np.argmax(np.where(lowest & np.isfinite(cost), preference, -np.inf), axis=1)
 
-    ``avoid`` is as in :meth:`PropertyGuide.choose` (unused without a guide).
+
+def search_width(guide: PropertyGuide | None, hubness: int) -> int:
+    """How many nearest library molecules each draw needs: the guide's k, else
+    :data:`~molvae.chem.hubness.HUB_CANDIDATES` with a hubness correction, else 1."""
+    if hubness < 0:
+        raise ValueError(f"hubness must be >= 0, got {hubness}")
+    if guide is not None:
+        return guide.k
+    return HUB_CANDIDATES if hubness else 1
+
+
+def kept_hits(hits: SearchResult, guide: PropertyGuide | None, avoid: set[int] | None = None,
+              hubness: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Library row and score each draw keeps from its hits (a batch's search, nearest first).
+
+    Without a guide: the nearest hit or, with ``hubness`` > 0, the best by CSLS with that
+    many neighbours (:mod:`molvae.chem.hubness`). With a guide: its choice, with CSLS
+    breaking ties among equally good candidates when ``hubness`` > 0. ``avoid`` is as in
+    :meth:`PropertyGuide.choose` (unused without a guide).
     """
+    if hubness < 0:
+        raise ValueError(f"hubness must be >= 0, got {hubness}")
     draws = np.arange(len(hits.indices))
-    pick = np.zeros(len(draws), dtype=np.int64) if guide is None else guide.choose(hits.indices, avoid)
+    preference = (hub_corrected_scores(hits.indices, hits.scores, hubness)
+                  if hubness and hits.indices.shape[1] > 1 else None)
+    if guide is not None:
+        pick = guide.choose(hits.indices, avoid, preference)
+    elif preference is not None:
+        pick = np.argmax(preference, axis=1)
+    else:
+        pick = np.zeros(len(draws), dtype=np.int64)
     return hits.indices[draws, pick], hits.scores[draws, pick]

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
 from molvae.cli.errors import user_errors
 
 console = Console()
@@ -27,9 +28,12 @@ def evaluate_command(
     prior: str = typer.Option("fitted", "--prior", help="fitted (the model's latent density) or standard."),
     guide_k: int | None = typer.Option(None, "--guide-k",
                                        help="cvae control: each draw keeps the one of its K nearest library "
-                                            "molecules chosen by the targets (default 16; 1 = none)."),
+                                            "molecules chosen by the targets (default 24; 1 = none)."),
     guide_band: float | None = typer.Option(None, "--guide-band",
-                                            help="cvae control: as in 'molvae generate' (default 0.5)."),
+                                            help="cvae control: as in 'molvae generate' (default 0.85)."),
+    hubness: int = typer.Option(DEFAULT_HUB_NEIGHBOURS, "--hubness",
+                                help="As in 'molvae generate': CSLS neighbours of the hubness correction of "
+                                     "prior and control draws (0: plain nearest neighbour)."),
     similarity: list[str] = typer.Option(["soft-tanimoto", "soft-tanimoto-sq"], "--similarity",
                                          help="Similarities for recovery; the first decodes samples."),
     device: str = typer.Option("auto", "--device"),
@@ -48,7 +52,7 @@ def evaluate_command(
                              MoleculeDataset(test),
                              k=k, recovery_n=recovery_n, n_samples=n_samples, samples_per_target=per_target,
                              similarities=similarity, prior=prior, guide_k=guide_k, guide_band=guide_band,
-                             device=device, seed=seed)
+                             hubness=hubness, device=device, seed=seed)
     write_json(out, metrics)
     console.print(f"wrote {out}", markup=False, soft_wrap=True)
     console.print_json(json.dumps(metrics))

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
 from molvae.cli.errors import user_errors
 
 console = Console()
@@ -44,11 +45,15 @@ def generate_command(
     condition: str | None = typer.Option(None, "--condition", help="CVAE targets, e.g. qed=0.9,clogp=2.5"),
     guide_k: int | None = typer.Option(
         None, "--guide-k", help="--condition: each draw keeps the one of its K nearest library molecules "
-                                "chosen by the targets (default 16; 1 = plain nearest neighbour)."),
+                                "chosen by the targets (default 24; 1 = plain nearest neighbour)."),
     guide_band: float | None = typer.Option(
-        None, "--guide-band", help="--condition: keep the most similar molecule within this many tolerances "
-                                  "of every target (cLogP 0.5, MW 25 Da, QED 0.1), else the nearest "
-                                  "(default 0.5; 0: always the nearest to the targets)."),
+        None, "--guide-band", help="--condition: keep the best molecule within this many tolerances of every "
+                                  "target (cLogP 0.5, MW 25 Da, QED 0.1), else the nearest to them "
+                                  "(default 0.85; 0: always the nearest to the targets)."),
+    hubness: int = typer.Option(
+        DEFAULT_HUB_NEIGHBOURS, "--hubness",
+        help="Hubness correction: each draw takes the best by CSLS with this many neighbours of its few "
+             "nearest library molecules, so a batch does not pile onto the same ones (0: the nearest)."),
     train: Path | None = typer.Option(None, "--train", help="Training dataset: novelty, --novel."),
     novel: bool = typer.Option(False, "--novel", help="Exclude the training set (needs --train)."),
     max_alerts: int | None = typer.Option(None, "--max-alerts", help="Drop candidates with more alerts."),
@@ -76,8 +81,7 @@ def generate_command(
     mode = "around" if around else "condition" if targets else "prior"
     request = GenerationRequest(n=n, mode=mode, temperature=temperature, seeds=around, spread=spread,
                                 targets=targets, batch_size=batch_size, max_rounds=max_rounds, decode=decode,
-                                prior=prior, guide_k=guide_k,
-                                guide_band=guide_band)
+                                prior=prior, guide_k=guide_k, guide_band=guide_band, hubness=hubness)
     filter_ranges = parse_ranges(ranges)
     if novel and train is None:
         raise ValueError("--novel needs --train DATASET_DIR (the dataset the model was trained on)")

@@ -74,6 +74,11 @@ def test_flow_trains_exports_tracks_and_caches_ingest(prefect_server, tmp_path, 
     model = mlflow.pyfunc.load_model("models:/test-model@champion")
     decoded = model.predict(pd.DataFrame({"smiles": ["CCOC(=O)c1ccccc1"], "k": [3]}))
     assert decoded["rank"].tolist() == [1, 2, 3]
+    # ... and takes a generation request row, its options passed through.
+    generated = model.predict(pd.DataFrame({"n": [4], "hubness": [0]}))
+    assert len(generated) == 4 and generated["library_index"].is_unique
+    with pytest.raises(ValueError, match="hubness >= 0"):
+        model.predict(pd.DataFrame({"n": [4], "hubness": [-1]}))
 
     # A second run on the same data takes ingest and the library from the cache: ingest never runs.
     def no_ingest(*args, **kwargs):

@@ -45,9 +45,10 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
 
     evaluated = run("evaluate", tmp_path / "m", "--library", tmp_path / "lib", "--train", tmp_path / "ds",
                     "--test", tmp_path / "ds", "-o", tmp_path / "metrics.json", "--recovery-n", "40",
-                    "--n-samples", "200", "--k", "5", "--device", "cpu")
+                    "--n-samples", "200", "--k", "5", "--hubness", "5", "--device", "cpu")
     assert evaluated.exit_code == 0, evaluated.output
     metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["hubness"] == 5
     assert metrics["recovery_in_library_fraction"] == 1.0 and metrics["recovery_inputs"] == 40
     assert metrics["recovery_top1"] >= 0.4 and metrics["recovery_top5_soft_tanimoto_sq"] >= 0.4
     # Every hit is a training molecule here, and a random draw of the library is all distinct.

@@ -59,12 +59,14 @@ def test_a_conditional_model_keeps_its_normalization(dataset, tmp_path):
     # (MW ± 25 Da, cLogP ± 0.5) of the targets; nearest-neighbour decoding alone is not.
     assert run("library", "build", dataset, "-o", tmp_path / "lib").exit_code == 0
     achieved = {}
-    for k in (400, 1):
+    for k, hubness in ((400, 3), (1, 0)):
         out = tmp_path / f"guided-{k}.csv"
         result = run("generate", tmp_path / "cvae", "--library", tmp_path / "lib", "-n", "8", "-o", out,
-                     "--condition", "mw=300,clogp=2.5", "--guide-k", k, "--device", "cpu")
+                     "--condition", "mw=300,clogp=2.5", "--guide-k", k, "--hubness", hubness,
+                     "--device", "cpu")
         assert result.exit_code == 0, result.output
-        assert json.loads(result.output[result.output.index("{"):])["guide_k"] == k
+        stats = json.loads(result.output[result.output.index("{"):])
+        assert stats["guide_k"] == k and stats["hubness"] == hubness
         achieved[k] = pd.read_csv(out)
     guided = achieved[400]
     assert len(guided) == 8 and ((guided["achieved_mw"] - 300).abs() <= 25).all()

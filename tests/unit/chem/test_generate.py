@@ -5,6 +5,7 @@ import torch
 from molvae.chem.fingerprints import FingerprintSettings
 from molvae.chem.generate import GenerationRequest, generate_candidates
 from molvae.chem.guided import DEFAULT_GUIDE_K
+from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
 from molvae.chem.search import FingerprintLibrary
 from molvae.errors import GenerationShortfall
 from molvae.latent_density import GaussianMixture
@@ -41,6 +42,16 @@ def test_exactly_n_unique_candidates_ranked_by_decode_similarity():
     assert stats["candidates"] == 8 and stats["raw_samples"] >= 8
     assert 0 < stats["unique_fraction"] <= 1 and stats["raw_unique"] >= 8
     assert stats["prior"] == "standard"  # this model has no fitted density
+
+
+def test_the_hubness_correction_spreads_a_rounds_draws_over_more_molecules():
+    corrected = GenerationRequest(n=8, batch_size=64)
+    _, stats = generate_candidates(model(), library(), corrected, device="cpu")
+    _, nearest = generate_candidates(model(), library(), GenerationRequest(n=8, batch_size=64, hubness=0),
+                                     device="cpu")
+    assert stats["hubness"] == DEFAULT_HUB_NEIGHBOURS and nearest["hubness"] == 0
+    assert stats["raw_samples"] == nearest["raw_samples"] == 64  # one round each
+    assert stats["raw_unique"] > 1.5 * nearest["raw_unique"]
 
 
 def test_the_fitted_prior_is_sampled_when_the_model_has_one():
@@ -95,9 +106,10 @@ def test_modes_and_their_columns(monkeypatch):
 def test_guided_condition_candidates_are_within_tolerance_of_the_target():
     scaler = ConditionScaler.fit(["mw"], np.array([[16.0], [100.0]]))
     lib = library()  # SMILES are methane … heptane, each on 42-43 rows
-    request = GenerationRequest(n=5, mode="condition", targets={"mw": 44.1}, guide_k=len(lib), batch_size=16)
+    request = GenerationRequest(n=5, mode="condition", targets={"mw": 44.1}, guide_k=len(lib), guide_band=0.5,
+                                batch_size=16)
     frame, stats = generate_candidates(model("cvae", scaler), lib, request, device="cpu")
-    # Each draw sees the whole library; only propane lies within the default band (±12.5 Da).
+    # Each draw sees the whole library; only propane lies within half a tolerance (±12.5 Da).
     assert frame["smiles"].tolist() == ["CCC"] * 5 and stats["guide_k"] == len(lib)
     wide = GenerationRequest(n=5, mode="condition", targets={"mw": 44.1}, guide_k=len(lib), guide_band=1.0,
                              batch_size=16)
@@ -127,10 +139,10 @@ def test_request_validation():
     assert GenerationRequest(n=1).guide_k == 1
     with pytest.raises(ValueError, match=r"guidance \(guide_k > 1\) needs targets"):
         GenerationRequest(n=1, guide_k=4)
-    with pytest.raises(ValueError, match="guide_k must be >= 1 and guide_band >= 0"):
-        GenerationRequest(n=1, mode="condition", targets={"mw": 1.0}, guide_k=0)
-    with pytest.raises(ValueError, match="guide_k must be >= 1 and guide_band >= 0"):
-        GenerationRequest(n=1, mode="condition", targets={"mw": 1.0}, guide_band=-0.5)
+    for bad in ({"guide_k": 0}, {"guide_band": -0.5}, {"hubness": -1}):
+        with pytest.raises(ValueError, match="guide_k must be >= 1, guide_band and hubness >= 0"):
+            GenerationRequest(n=1, mode="condition", targets={"mw": 1.0}, **bad)
+    assert GenerationRequest(n=1).hubness == DEFAULT_HUB_NEIGHBOURS > 0
 
 
 def test_interpolation_path_collapses_repeats_and_covers_every_step():

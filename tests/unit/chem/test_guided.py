@@ -59,7 +59,7 @@ def test_the_band_sets_how_closely_targets_are_followed():
     target = {"mw": mw("CCC")}
     properties = LibraryProperties(library(), ["mw"])
     assert PropertyGuide(properties, target, k=3, band=1.0).choose(indices).tolist() == [0]
-    assert PropertyGuide(properties, target, k=3).band == DEFAULT_GUIDE_BAND == 0.5
+    assert PropertyGuide(properties, target, k=3).band == DEFAULT_GUIDE_BAND == 0.85
     # Ethane and butane are 14.03 Da from propane: inside 0.6 × 25 Da, outside 0.5 × 25 Da.
     assert PropertyGuide(properties, target, k=3, band=0.6).choose(indices).tolist() == [0]
     assert PropertyGuide(properties, target, k=3, band=0.5).choose(indices).tolist() == [2]
