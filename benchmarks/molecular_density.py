@@ -12,7 +12,9 @@ so ``molvae evaluate`` samples it afterwards.
 The ``hubness`` section draws ``--prior-samples`` latents from that saved density once,
 decodes them with ``sample``, searches their 10 nearest molecules once, and keeps one hit
 per draw with the hubness correction (:mod:`molvae.chem.hubness`) at each CSLS neighbour
-count of ``--neighbours`` (0: the nearest) and each candidate count of 3, 5 and 10.
+count of ``--neighbours`` (0: the nearest) and each candidate count of 3, 5 and 10, all
+draws at once as ``molvae evaluate`` takes them; then at the defaults in rounds of 512 draws
+as ``molvae generate`` takes them, each round's hub terms counting the earlier rounds' hits.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from molecular_sweep import model_folder
 
 from molvae.chem.experiment import fit_latent_density, reference_sample, split_rows
 from molvae.chem.generate import DECODES, decoded_queries
-from molvae.chem.guided import kept_hits
+from molvae.chem.guided import joined_hits, kept_hits
+from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS, HUB_CANDIDATES
 from molvae.chem.search import FingerprintLibrary, SearchResult
 from molvae.data import MoleculeDataset
 from molvae.models import load_model, save_model
@@ -113,6 +116,16 @@ def hubness(args: argparse.Namespace, candidates: tuple[int, ...] = (3, 5, 10)) 
             results[f"K {neighbours}, {width} candidates" if neighbours else "nearest (K 0)"] = {
                 "neighbours": neighbours, "candidates": width, "unique_fraction": len(np.unique(rows)) / n,
                 "median_similarity": float(np.median(scores))}
+    kept, earlier = [], None
+    for start in range(0, n, 512):  # generate's default --batch-size
+        round_hits = SearchResult(hits.indices[start:start + 512, :HUB_CANDIDATES],
+                                  hits.scores[start:start + 512, :HUB_CANDIDATES])
+        kept.append(kept_hits(round_hits, None, hubness=DEFAULT_HUB_NEIGHBOURS, earlier=earlier))
+        earlier = round_hits if earlier is None else joined_hits(earlier, round_hits)
+    rows, scores = (np.concatenate(part) for part in zip(*kept, strict=True))
+    results[f"K {DEFAULT_HUB_NEIGHBOURS}, {HUB_CANDIDATES} candidates, rounds of 512"] = {
+        "neighbours": DEFAULT_HUB_NEIGHBOURS, "candidates": HUB_CANDIDATES, "rounds_of": 512,
+        "unique_fraction": len(np.unique(rows)) / n, "median_similarity": float(np.median(scores))}
     print_table(f"{n:,} fitted-density draws of '{args.model}' (`sample`), one hit each in all "
                 f"{len(library):,} MOSES {args.library} molecules", ["decoding", "unique", "median sim"],
                 [[name, f"{r['unique_fraction']:.4f}", f"{r['median_similarity']:.4f}"]

@@ -68,9 +68,13 @@ def decode_prior(
     ``decode`` is as in :data:`~molvae.chem.generate.DECODES`, ``prior`` as in
     :data:`~molvae.models.core.PRIORS`; with a ``guide``, each draw's hit is the one of its
     ``guide.k`` nearest molecules closest to the guide's targets. The hubness correction
-    (``hubness`` neighbours, 0 = off) is computed over all ``n`` draws together, so the
-    result does not depend on ``batch_size``.
+    (``hubness`` neighbours, 0 = off) is taken over all ``n`` draws together, as CSLS takes
+    it over its whole query set; :func:`~molvae.chem.generate.generate_candidates` takes it
+    per round. ``batch_size`` bounds memory only, but with ``decode="sample"`` it changes
+    which draws are made (each batch's Bernoulli bits use the random stream in turn).
     """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
     model.eval()
     model_device = next(model.parameters()).device
     generator = torch.Generator(device=model_device).manual_seed(seed)
@@ -84,8 +88,6 @@ def decode_prior(
         hits = library.search(queries, width, similarity=similarity, device=device)
         indices.append(hits.indices)
         scores.append(hits.scores)
-    if not indices:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     return kept_hits(SearchResult(np.concatenate(indices), np.concatenate(scores)), guide, hubness=hubness)
 
 
@@ -267,7 +269,8 @@ def evaluate_model(
     ``library`` should contain the test molecules for recovery to be meaningful
     (``recovery_in_library_fraction`` reports how many it holds).
     """
-    model.uses_fitted_prior(prior)  # a bad prior fails here, not after the recovery step
+    model.uses_fitted_prior(prior)  # a bad prior or hubness fails here, not after the recovery step
+    search_width(None, hubness)
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(test), min(recovery_n, len(test)), replace=False))
     rows = test.molecules(["smiles", "inchikey"]).iloc[pick]

@@ -3,7 +3,7 @@
 Each round draws a batch of latent points for the chosen mode, decodes them to bit
 probabilities and takes each one's nearest library molecule, or, with the hubness
 correction (the default, :mod:`molvae.chem.hubness`), the best by CSLS of its few nearest,
-so that the batch's draws do not pile onto the same hub molecules. Molecules already found
+taken over all draws so far, so that they do not pile onto the same hub molecules. Molecules already found
 (and any excluded rows, e.g. the training set) are kept out, and rounds continue until exactly
 ``n`` unique candidates exist, or stop with :class:`GenerationShortfall` explaining why.
 The raw draws are counted before de-duplication, so hubness (many samples landing on the
@@ -26,12 +26,13 @@ from molvae.chem.guided import (
     LibraryProperties,
     PropertyGuide,
     guide_tolerances,
+    joined_hits,
     kept_hits,
     search_width,
 )
 from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
 from molvae.chem.reconstruct import check_compatible, prepare_inputs
-from molvae.chem.search import FingerprintLibrary
+from molvae.chem.search import FingerprintLibrary, SearchResult
 from molvae.errors import GenerationShortfall
 from molvae.models.core import PRIORS, VAE
 from molvae.models.molecular import ConditionScaler
@@ -164,11 +165,14 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
     chosen: dict[int, tuple[float, int]] = {}  # library row → (decode similarity, seed index)
     raw = 0
     raw_hits: list[int] = []
+    earlier: SearchResult | None = None  # all rounds' hits so far, for the hub terms
     for _ in range(request.max_rounds):
         queries, origin = _draw(model, request, request.batch_size, seed_means, condition, generator)
         hits = library.search(queries, search_width(guide, request.hubness), exclude=blocked,
                               similarity=similarity, device=device)
-        rows, scores = kept_hits(hits, guide, set(chosen) if guide is not None else None, request.hubness)
+        rows, scores = kept_hits(hits, guide, set(chosen) if guide is not None else None, request.hubness,
+                                 earlier)
+        earlier = hits if earlier is None else joined_hits(earlier, hits)
         raw += len(queries)
         for row, score, source in zip(rows, scores, origin, strict=True):
             if row < 0:

@@ -12,7 +12,7 @@ several molecules in the band do not all take the same one.
 - ``band = 1`` keeps any in-tolerance molecule: the model chooses wherever the targets
   allow, so neighbouring draws do not all collapse onto the same best-matching molecule.
 - ``band = 0`` always takes the molecule nearest the targets; the default, 0.85, is between.
-- ``k = 1`` is plain nearest-neighbour decoding.
+- ``k = 1`` is no guide: nearest-neighbour decoding, hubness-corrected or not.
 
 The library's properties are computed with RDKit for the rows a search returns, once per
 row, and cached; a 1.6M-molecule library is never scored as a whole.
@@ -171,20 +171,31 @@ def search_width(guide: PropertyGuide | None, hubness: int) -> int:
     return HUB_CANDIDATES if hubness else 1
 
 
+def joined_hits(first: SearchResult, second: SearchResult) -> SearchResult:
+    """The draws of ``first`` then those of ``second`` (both searched with the same k)."""
+    return SearchResult(np.concatenate([first.indices, second.indices]),
+                        np.concatenate([first.scores, second.scores]))
+
+
 def kept_hits(hits: SearchResult, guide: PropertyGuide | None, avoid: set[int] | None = None,
-              hubness: int = 0) -> tuple[np.ndarray, np.ndarray]:
+              hubness: int = 0, earlier: SearchResult | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Library row and score each draw keeps from its hits (a batch's search, nearest first).
 
     Without a guide: the nearest hit or, with ``hubness`` > 0, the best by CSLS with that
     many neighbours (:mod:`molvae.chem.hubness`). With a guide: its choice, with CSLS
-    breaking ties among equally good candidates when ``hubness`` > 0. ``avoid`` is as in
+    breaking ties among equally good candidates when ``hubness`` > 0. ``earlier`` are the
+    hits of draws already decided (same k), which count toward the hub terms, so that a
+    molecule that drew many earlier draws is a hub for these too. ``avoid`` is as in
     :meth:`PropertyGuide.choose` (unused without a guide).
     """
     if hubness < 0:
         raise ValueError(f"hubness must be >= 0, got {hubness}")
     draws = np.arange(len(hits.indices))
-    preference = (hub_corrected_scores(hits.indices, hits.scores, hubness)
-                  if hubness and hits.indices.shape[1] > 1 else None)
+    preference = None
+    if hubness and hits.indices.shape[1] > 1:
+        every = hits if earlier is None else joined_hits(earlier, hits)
+        preference = hub_corrected_scores(every.indices, every.scores, hubness)
+        preference = preference[len(preference) - len(draws):]  # these draws' rows
     if guide is not None:
         pick = guide.choose(hits.indices, avoid, preference)
     elif preference is not None:

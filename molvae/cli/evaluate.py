@@ -28,7 +28,7 @@ def evaluate_command(
     prior: str = typer.Option("fitted", "--prior", help="fitted (the model's latent density) or standard."),
     guide_k: int | None = typer.Option(None, "--guide-k",
                                        help="cvae control: each draw keeps the one of its K nearest library "
-                                            "molecules chosen by the targets (default 24; 1 = none)."),
+                                            "molecules chosen by the targets (default 24; 1: no guide)."),
     guide_band: float | None = typer.Option(None, "--guide-band",
                                             help="cvae control: as in 'molvae generate' (default 0.85)."),
     hubness: int = typer.Option(DEFAULT_HUB_NEIGHBOURS, "--hubness",

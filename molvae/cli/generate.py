@@ -45,7 +45,7 @@ def generate_command(
     condition: str | None = typer.Option(None, "--condition", help="CVAE targets, e.g. qed=0.9,clogp=2.5"),
     guide_k: int | None = typer.Option(
         None, "--guide-k", help="--condition: each draw keeps the one of its K nearest library molecules "
-                                "chosen by the targets (default 24; 1 = plain nearest neighbour)."),
+                                "chosen by the targets (default 24; 1: no guide)."),
     guide_band: float | None = typer.Option(
         None, "--guide-band", help="--condition: keep the best molecule within this many tolerances of every "
                                   "target (cLogP 0.5, MW 25 Da, QED 0.1), else the nearest to them "

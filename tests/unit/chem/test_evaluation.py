@@ -54,6 +54,9 @@ def test_the_hubness_correction_trades_a_little_similarity_for_distinct_hits(dat
     # closer than its nearest, and together they cover more of the library.
     assert (scores <= nearest_scores + 1e-12).all() and (rows != nearest_rows).any()
     assert len(np.unique(rows)) > len(np.unique(nearest_rows))
+    assert np.median(scores) >= np.median(nearest_scores) - 0.05
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        decode_prior(model, library, 0, device="cpu")
 
 
 def test_control_sweeps_each_condition_from_p5_to_p95(dataset):

@@ -54,6 +54,22 @@ def test_the_hubness_correction_spreads_a_rounds_draws_over_more_molecules():
     assert stats["raw_unique"] > 1.5 * nearest["raw_unique"]
 
 
+def test_each_rounds_hub_terms_count_the_earlier_rounds_hits(monkeypatch):
+    import molvae.chem.generate as generate
+
+    earlier_draws = []
+    real = generate.kept_hits
+
+    def spy(hits, guide, avoid, hubness, earlier):
+        earlier_draws.append(0 if earlier is None else len(earlier.indices))
+        return real(hits, guide, avoid, hubness, earlier)
+
+    monkeypatch.setattr(generate, "kept_hits", spy)
+    _, stats = generate_candidates(model(), library(), GenerationRequest(n=40, batch_size=8), device="cpu")
+    rounds = stats["raw_samples"] // 8
+    assert rounds > 2 and earlier_draws == [8 * r for r in range(rounds)]
+
+
 def test_the_fitted_prior_is_sampled_when_the_model_has_one():
     vae = model()
     vae.latent_density = GaussianMixture(torch.ones(1, dtype=torch.float64),

@@ -20,6 +20,9 @@ def test_hub_terms_are_the_mean_of_each_molecules_top_scores_over_the_batch():
     scores = np.array([[0.6, 0.0], [0.2, 0.1]])
     corrected = hub_corrected_scores(indices, scores, neighbours=1)
     np.testing.assert_allclose(corrected, [[1.2 - 0.6, -np.inf], [0.4 - 0.6, 0.2 - 0.1]])
+    # A molecule's top scores are its highest, wherever they appear: row 5 meets 0.3 first.
+    corrected = hub_corrected_scores(np.array([[5, 6], [7, 5]]), np.array([[0.3, 0.2], [0.9, 0.8]]), 1)
+    np.testing.assert_allclose(corrected, [[0.6 - 0.8, 0.4 - 0.2], [1.8 - 0.9, 1.6 - 0.8]])
 
 
 def test_hub_correction_validates_its_input():
@@ -34,8 +37,11 @@ def test_kept_hits_spread_draws_off_a_hub_only_when_corrected():
     assert rows.tolist() == [0, 0, 0] and scores.tolist() == [0.9] * 3
     rows, scores = kept_hits(HUB_LISTS, None, hubness=2)
     assert rows.tolist() == [1, 2, 3] and scores.tolist() == [0.85] * 3
-    # A lone draw is no hub's: the nearest stays.
-    assert kept_hits(SearchResult(HUB_LISTS.indices[:1], HUB_LISTS.scores[:1]), None, hubness=2)[0] == [0]
+    # A lone draw is no hub's: the nearest stays, unless earlier draws made its nearest a hub.
+    last, first_two = (SearchResult(HUB_LISTS.indices[part], HUB_LISTS.scores[part])
+                       for part in (slice(2, 3), slice(2)))
+    assert kept_hits(last, None, hubness=2)[0].tolist() == [0]
+    assert kept_hits(last, None, hubness=2, earlier=first_two)[0].tolist() == [3]
     with pytest.raises(ValueError, match="hubness must be >= 0"):
         kept_hits(HUB_LISTS, None, hubness=-1)
 
@@ -57,3 +63,13 @@ def test_the_guide_breaks_ties_among_in_band_candidates_by_hub_corrected_score()
     # Corrected, the first two draws leave the hub for their in-band second candidate; the
     # third keeps ethane, as methane is off target whatever its score.
     assert kept_hits(hits, guide, hubness=2)[0].tolist() == [2, 3, 1]
+
+
+def test_passing_over_taken_rows_still_follows_the_preference():
+    # Ethane, propane and butane are all in band; propane is taken: of the other two the
+    # preferred one (butane) is kept, where the search order alone would keep ethane.
+    guide = PropertyGuide(LibraryProperties(library(), ["mw"]), {"mw": mw("CCC")}, k=3, band=1.0)
+    avoid = {2}
+    assert guide.choose(np.array([[1, 2, 3]]), avoid, np.array([[0.0, 1.0, 0.5]])).tolist() == [2]
+    assert avoid == {2, 3}
+    assert guide.choose(np.array([[1, 2, 3]]), {2}).tolist() == [0]
