@@ -3,11 +3,12 @@
 Each round draws a batch of latent points for the chosen mode, decodes them to bit
 probabilities and takes each one's nearest library molecule, or, with the hubness
 correction (the default, :mod:`molvae.chem.hubness`), the best by CSLS of its few nearest,
-taken over all draws so far, so that they do not pile onto the same hub molecules. Molecules already found
-(and any excluded rows, e.g. the training set) are kept out, and rounds continue until exactly
-``n`` unique candidates exist, or stop with :class:`GenerationShortfall` explaining why.
-The raw draws are counted before de-duplication, so hubness (many samples landing on the
-same few molecules) shows in the statistics instead of being hidden.
+taken over all draws so far, so that they do not pile onto the same hub molecules.
+Molecules already found (and any excluded rows, e.g. the training set) are kept out, and
+rounds continue until exactly ``n`` unique candidates exist, or stop with
+:class:`GenerationShortfall` explaining why. The raw draws are counted before
+de-duplication, so hubness (many samples landing on the same few molecules) shows in the
+statistics instead of being hidden.
 """
 
 from __future__ import annotations
@@ -172,7 +173,8 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
                               similarity=similarity, device=device)
         rows, scores = kept_hits(hits, guide, set(chosen) if guide is not None else None, request.hubness,
                                  earlier)
-        earlier = hits if earlier is None else joined_hits(earlier, hits)
+        if request.hubness:
+            earlier = hits if earlier is None else joined_hits(earlier, hits)
         raw += len(queries)
         for row, score, source in zip(rows, scores, origin, strict=True):
             if row < 0:
