@@ -33,7 +33,7 @@ from molvae.chem.guided import (
     kept_hits,
     search_width,
 )
-from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
+from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS, check_hubness
 from molvae.chem.metrics import condition_control, set_metrics
 from molvae.chem.properties import compute_properties_frame
 from molvae.chem.reconstruct import reconstruct, recovery
@@ -269,8 +269,9 @@ def evaluate_model(
     ``library`` should contain the test molecules for recovery to be meaningful
     (``recovery_in_library_fraction`` reports how many it holds).
     """
-    model.uses_fitted_prior(prior)  # a bad prior or hubness fails here, not after the recovery step
-    search_width(None, hubness)
+    # A bad prior or hubness fails here, not after the recovery step.
+    model.uses_fitted_prior(prior)
+    check_hubness(hubness)
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(test), min(recovery_n, len(test)), replace=False))
     rows = test.molecules(["smiles", "inchikey"]).iloc[pick]

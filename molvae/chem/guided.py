@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from rdkit import Chem
 
-from molvae.chem.hubness import HUB_CANDIDATES, hub_corrected_scores
+from molvae.chem.hubness import HUB_CANDIDATES, check_hubness, hub_corrected_scores
 from molvae.chem.metrics import TOLERANCES
 from molvae.chem.properties import compute_properties_frame
 from molvae.chem.search import FingerprintLibrary, SearchResult
@@ -164,8 +164,7 @@ def _best(cost: np.ndarray, preference: np.ndarray) -> np.ndarray:
 def search_width(guide: PropertyGuide | None, hubness: int) -> int:
     """How many nearest library molecules each draw needs: the guide's k, else
     :data:`~molvae.chem.hubness.HUB_CANDIDATES` with a hubness correction, else 1."""
-    if hubness < 0:
-        raise ValueError(f"hubness must be >= 0, got {hubness}")
+    check_hubness(hubness)
     if guide is not None:
         return guide.k
     return HUB_CANDIDATES if hubness else 1
@@ -188,8 +187,7 @@ def kept_hits(hits: SearchResult, guide: PropertyGuide | None, avoid: set[int] |
     molecule that drew many earlier draws is a hub for these too. ``avoid`` is as in
     :meth:`PropertyGuide.choose` (unused without a guide).
     """
-    if hubness < 0:
-        raise ValueError(f"hubness must be >= 0, got {hubness}")
+    check_hubness(hubness)
     draws = np.arange(len(hits.indices))
     preference = None
     if hubness and hits.indices.shape[1] > 1:

@@ -29,6 +29,12 @@ DEFAULT_HUB_NEIGHBOURS = 3
 HUB_CANDIDATES = 5
 
 
+def check_hubness(hubness: int) -> None:
+    """Reject a negative ``hubness`` (CSLS neighbours; 0 turns the correction off)."""
+    if hubness < 0:
+        raise ValueError(f"hubness must be >= 0, got {hubness}")
+
+
 def hub_corrected_scores(indices: np.ndarray, scores: np.ndarray, neighbours: int) -> np.ndarray:
     """``2·s − r(y)`` for each entry of a batch's candidate lists; ``−inf`` where there is no hit.
 
