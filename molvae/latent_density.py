@@ -141,6 +141,24 @@ class GaussianMixture:
         log_w = self.weights.log() + log_density
         return GaussianMixture(torch.softmax(log_w, dim=0), means, torch.linalg.cholesky(cond_cov))
 
+    def condition_on(self, dims: list[int], values: torch.Tensor) -> GaussianMixture:
+        """The mixture over the other dimensions (in order) given dimensions ``dims`` equal ``values``.
+
+        A conditional model's free targets use it: the density over (latent, conditions)
+        given only the conditions a user named.
+        """
+        m = len(dims)
+        if len(set(dims)) != m or not all(0 <= d < self.dim for d in dims):
+            raise ValueError(f"dims must be distinct dimensions of 0..{self.dim - 1}, got {dims}")
+        if list(dims) == list(range(self.dim - m, self.dim)):
+            return self.condition(values)
+        order = [d for d in range(self.dim) if d not in set(dims)] + list(dims)
+        index = torch.tensor(order)
+        cov = self.scale_tril @ self.scale_tril.transpose(1, 2)
+        cov = cov[:, index][:, :, index]
+        permuted = GaussianMixture(self.weights, self.means[:, index], torch.linalg.cholesky(cov))
+        return permuted.condition(torch.as_tensor(values, dtype=torch.float64).reshape(-1))
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         with atomic_path(path) as tmp:

@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
+from molvae.chem.selection import parse_rank_by
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BUNDLED_TRAIN = DATA / "moses" / "train.csv.gz"
@@ -67,7 +68,7 @@ class MolecularRunConfig(_Strict):
     novel: bool = Field(True, description="Never return training molecules.")
     max_alerts: int | None = Field(None, ge=0)
     ranges: dict[str, tuple[float, float]] = Field(default_factory=dict, description="e.g. {mw: [200, 450]}")
-    rank_by: str = "score"
+    rank_by: str = Field("score", description="COLUMN or COLUMN:asc|desc (molvae generate --rank-by).")
     diverse: int | None = Field(None, ge=1)
     eval_molecules: int = Field(500, ge=1, description="Library molecules held out for recovery.")
     eval_samples: int = Field(2000, ge=1, description="Prior draws for hubness and set metrics.")
@@ -76,6 +77,14 @@ class MolecularRunConfig(_Strict):
     seed: int = 0
     experiment: str = "molvae-molecular"
     model_name: str = "molvae-molecular"
+
+    @field_validator("rank_by")
+    @classmethod
+    def _rank_by_has_a_known_direction(cls, value: str) -> str:
+        # The column is checked against the candidates' columns at ranking; the syntax fails here,
+        # before training.
+        parse_rank_by(value)
+        return value
 
     @model_validator(mode="after")
     def _mode_needs_its_inputs(self) -> MolecularRunConfig:

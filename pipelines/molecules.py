@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from molvae.chem.search import NAME_COLUMNS
 from molvae.download import sha256_file
 from pipelines import tasks, tracking
 from pipelines.config import MolecularRunConfig, load_config
@@ -92,6 +93,7 @@ def _run(config: MolecularRunConfig, out: Path, run_id: str, config_path: str | 
         library_dataset,
         library_manifest["content_hash"],
         str(out / "library"),
+        list(NAME_COLUMNS),
     )
 
     model_dir = str(out / "model")

@@ -105,9 +105,9 @@ def _draw(model: VAE, request: GenerationRequest, size: int, seed_means: torch.T
         eps = torch.randn((size, model.latent_dim), generator=generator, device=device)
         origin = np.arange(size) % len(seed_means)
         z = seed_means[torch.from_numpy(origin).to(device)] + request.spread * eps
+        cond = None
     else:
-        z = model.draw_latents(size, request.temperature, condition, generator, request.prior)
-    cond = None if condition is None else condition.expand(size, -1)
+        z, cond = model.draw(size, request.temperature, condition, generator, request.prior)
     return decoded_queries(model, z, cond, request.decode, generator), origin
 
 
@@ -150,19 +150,29 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
         seed_means = model.encode(unpack_bits(torch.from_numpy(inputs.packed).to(model_device)))[0]
         seed_smiles = [m.smiles for m in inputs.molecules]
     condition = guide = None
+    free: list[str] = []  # conditions the request leaves to the model
     if model.condition_dim:
         if request.mode != "condition":
             raise ValueError("this conditional model needs --condition targets")
         scaler = ConditionScaler.from_config(model.config)
-        condition = scaler.normalize(dict(request.targets)).to(model_device)
+        # Conditions the request leaves out are drawn with the latents (VAE.draw), not guided.
+        condition = scaler.normalize(dict(request.targets), partial=True).to(model_device)
+        free = [name for name in scaler.names if name not in request.targets]
         if request.guide_k > 1:
-            guide = PropertyGuide(LibraryProperties(library, scaler.names), request.targets, request.guide_k,
-                                  guide_tolerances(scaler.names, scaler.stds), request.guide_band)
+            names, stds = zip(*[(name, std) for name, std in zip(scaler.names, scaler.stds, strict=True)
+                                if name in request.targets], strict=True)
+            guide = PropertyGuide(LibraryProperties(library, names), request.targets, request.guide_k,
+                                  guide_tolerances(names, stds), request.guide_band)
     elif request.mode == "condition":
         raise ValueError("mode 'condition' needs a model trained with --kind cvae")
 
     blocked = np.zeros(len(library), dtype=bool) if exclude is None else exclude.copy()
     available = int((~blocked).sum())
+    if available < request.n:  # no number of rounds could help: say so before searching
+        raise GenerationShortfall(
+            f"only {available} of the library's {len(library)} molecules are eligible "
+            f"({len(library) - available} excluded, e.g. by --novel), fewer than -n {request.n}. Lower -n or "
+            f"use a larger library.")
     chosen: dict[int, tuple[float, int]] = {}  # library row → (decode similarity, seed index)
     raw = 0
     raw_hits: list[int] = []
@@ -185,7 +195,7 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
         if len(chosen) >= request.n:
             break
     stats = {"prior": prior_used(model, request), "guide_k": request.guide_k, "hubness": request.hubness,
-             "raw_samples": raw, "raw_unique": len(set(raw_hits)),
+             "free_conditions": free, "raw_samples": raw, "raw_unique": len(set(raw_hits)),
              "unique_fraction": len(set(raw_hits)) / max(1, len(raw_hits)), "candidates": len(chosen)}
     if len(chosen) < request.n:
         raise GenerationShortfall(
@@ -196,7 +206,7 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
     indices = np.array([row for row, _ in rows], dtype=np.int64)
     frame = pd.DataFrame({
         "rank": np.arange(1, len(rows) + 1), "smiles": library.smiles_at(indices),
-        "library_id": library.ids_at(indices), "library_index": indices,
+        "library_id": library.source_ids_at(indices), "library_index": indices,
         "decode_similarity": [score for _, (score, _) in rows]})
     if seed_smiles is not None:
         frame["seed_smiles"] = [seed_smiles[source] for _, (_, source) in rows]
@@ -208,12 +218,14 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
 @torch.no_grad()
 def interpolation_path(model: VAE, library: FingerprintLibrary, start: str, end: str, steps: int = 10,
                        method: str = "slerp", similarity: str = "soft-tanimoto",
-                       device: str = "auto") -> pd.DataFrame:
+                       device: str = "auto", exclude: np.ndarray | None = None) -> pd.DataFrame:
     """The distinct library molecules met along the latent path between two molecules.
 
     Both ends are encoded to their posterior means; ``steps`` points on the lerp/slerp path
-    are decoded and each taken to its nearest library molecule; consecutive repeats collapse
-    into one row, which records the first and last step that decoded to it.
+    are decoded and each taken to its nearest library molecule outside ``exclude`` (a boolean
+    mask, e.g. the training set, which may hold both ends). Each molecule gets one row, in
+    order of the first step that decoded to it, with that step's decode similarity, the last
+    step that decoded to it and how many did (a path can leave a molecule and come back).
     """
     from molvae.latent import interpolate
 
@@ -228,16 +240,15 @@ def interpolation_path(model: VAE, library: FingerprintLibrary, start: str, end:
     model.eval()
     x = unpack_bits(torch.from_numpy(inputs.packed).to(next(model.parameters()).device))
     probabilities = interpolate(model, x[0], x[1], steps, method).float().cpu().numpy()
-    hits = library.search(probabilities, 1, similarity=similarity, device=device)
-    rows: list[dict] = []
-    for step, (index, score) in enumerate(zip(hits.indices[:, 0], hits.scores[:, 0], strict=True)):
-        if rows and rows[-1]["library_index"] == index:
-            rows[-1]["last_step"] = step
-            continue
-        rows.append({"library_index": int(index), "first_step": step, "last_step": step,
-                     "decode_similarity": float(score)})
-    frame = pd.DataFrame(rows)
+    hits = library.search(probabilities, 1, exclude=exclude, similarity=similarity, device=device)
+    if (hits.indices[:, 0] < 0).any():  # k=1 without a threshold misses only when nothing is eligible
+        raise ValueError("every library molecule is excluded: none is left to decode the path to")
+    decoded = pd.DataFrame({"library_index": hits.indices[:, 0], "step": np.arange(len(hits.indices)),
+                            "decode_similarity": hits.scores[:, 0]})
+    frame = decoded.groupby("library_index", sort=False).agg(  # sort=False: rows in first-step order
+        first_step=("step", "first"), last_step=("step", "last"), steps=("step", "size"),
+        decode_similarity=("decode_similarity", "first")).reset_index()
     frame.insert(0, "position", np.arange(1, len(frame) + 1))
     frame.insert(1, "smiles", library.smiles_at(frame["library_index"].to_numpy()))
-    frame.insert(2, "library_id", library.ids_at(frame["library_index"].to_numpy()))
+    frame.insert(2, "library_id", library.source_ids_at(frame["library_index"].to_numpy()))
     return frame

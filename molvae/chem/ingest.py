@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 import rdkit
 
 from molvae import __version__
+from molvae.chem.export import neutralize_cell
 from molvae.chem.fingerprints import FingerprintSettings, morgan_packed
 from molvae.chem.molecules import DUPLICATE, MoleculeError, StandardizeSettings, standardize
 from molvae.chem.properties import PROPERTY_LEVELS, compute_properties_frame, property_columns
@@ -153,7 +154,9 @@ class _DatasetWriter:
             counts["duplicates" if kind.startswith(DUPLICATE) else "rejected"] += 1
             if not kind.startswith(DUPLICATE):
                 counts[f"reason:{kind}"] += 1
-            self.reject_writer.writerow([source, record.row, record.record_id or "", record.text, reason])
+            # The input text and id are the user's own: a spreadsheet must not run them as formulas.
+            self.reject_writer.writerow([neutralize_cell(value) for value in
+                                         (source, record.row, record.record_id or "", record.text, reason)])
         counts["accepted"] += len(keep)
         if keep:
             self._write_accepted(source, records, result, keep)

@@ -98,7 +98,8 @@ def reconstruct(model: VAE, library: FingerprintLibrary, smiles: Sequence[str], 
     probabilities = decode_means(model, inputs.packed, own_conditions(model, inputs.molecules))
     hits = library.search(probabilities, k, similarity=similarity, device=device)
     found = hits.indices[hits.indices >= 0]
-    ids = dict(zip(found.tolist(), library.ids_at(found), strict=True))
+    inchikeys = dict(zip(found.tolist(), library.ids_at(found), strict=True))
+    source_ids = dict(zip(found.tolist(), library.source_ids_at(found), strict=True))
     names = dict(zip(found.tolist(), library.smiles_at(found), strict=True))
     rows: list[dict] = []
     by_position = dict(zip(inputs.positions, range(len(inputs.positions)), strict=True))
@@ -114,8 +115,9 @@ def reconstruct(model: VAE, library: FingerprintLibrary, smiles: Sequence[str], 
                 break
             rows.append({"input_row": position + 1, "input_smiles": molecule.smiles,
                          "input_inchikey": molecule.inchikey, "rank": rank, "library_index": int(index),
-                         "library_id": ids[int(index)], "smiles": names[int(index)],
-                         "decode_similarity": float(score), "is_input": ids[int(index)] == molecule.inchikey,
+                         "library_id": source_ids[int(index)], "smiles": names[int(index)],
+                         "decode_similarity": float(score),
+                         "is_input": inchikeys[int(index)] == molecule.inchikey,
                          "reason": ""})
     return pd.DataFrame(rows, columns=list(RECONSTRUCTION_COLUMNS))
 

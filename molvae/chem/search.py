@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from molvae.chem.fingerprints import FingerprintSettings
@@ -34,7 +35,15 @@ if TYPE_CHECKING:  # torch is imported where a search runs, so ingest workers ne
 SIMILARITIES = ("soft-tanimoto", "soft-tanimoto-sq")
 LIBRARY_FILE = "library.json"
 NAMES_FILE = "molecules.arrow"
+NAME_COLUMNS = ("id", "smiles", "source_id")
 _BUILD_ROWS = 100_000
+
+
+def dataset_source_ids(rows: pd.DataFrame) -> list[str]:
+    """Each row's id in its source file: the file's own id (``record_id``), else ``file:row``."""
+    files = rows["source"].map({source: Path(source).name for source in rows["source"].unique()})
+    located = files + ":" + rows["row"].astype(str)
+    return rows["record_id"].where(rows["record_id"].notna() & (rows["record_id"] != ""), located).tolist()
 
 
 class SearchResult(NamedTuple):
@@ -64,6 +73,11 @@ def _onbit_lists(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class FingerprintLibrary:
     """Library molecules as packed fingerprints and on-bit lists, with ids and SMILES.
 
+    Each row has an ``id`` (the InChIKey, for libraries built from datasets: what novelty
+    and self-recovery match on), its ``smiles`` and a ``source_id``: the molecule's id in
+    the file it was ingested from (that file's id column, else ``file:row``), which is what
+    a chemist orders or looks it up by.
+
     Build with :meth:`from_packed` or :meth:`from_dataset`; :meth:`save` writes a folder
     that :meth:`open` maps back into memory without reading it.
     """
@@ -77,12 +91,12 @@ class FingerprintLibrary:
         if offsets.shape != (len(packed) + 1,):
             raise ValueError("offsets must have one entry per row plus one")
         if names is None:
-            names = pa.table({"id": pa.nulls(len(packed), pa.string()),
-                              "smiles": pa.nulls(len(packed), pa.string())})
+            names = pa.table({column: pa.nulls(len(packed), pa.string()) for column in NAME_COLUMNS})
         if names.num_rows != len(packed):
             raise ValueError(f"{names.num_rows} ids/SMILES for {len(packed)} fingerprints")
         self.packed, self.onbits, self.offsets = packed, onbits, offsets
-        # Arrow columns "id" and "smiles"; memory-mapped when opened, so 1.6M names cost no RAM.
+        # Arrow columns NAME_COLUMNS (a library saved before source ids lacks "source_id");
+        # memory-mapped when opened, so 1.6M names cost no RAM.
         self.names = names
         self._on_device: dict[str, tuple[Any, Any]] = {}
         self.n_bits = packed.shape[1] * 8
@@ -107,10 +121,12 @@ class FingerprintLibrary:
         return self._on_device[key]
 
     def _column(self, name: str, indices: Sequence[int] | np.ndarray) -> list[str | None]:
-        indices = np.asarray(indices, dtype=np.int64)
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
             raise IndexError(f"library rows must be in [0, {len(self)}), "
                              f"got {indices.min()}..{indices.max()}")
+        if name not in self.names.column_names:
+            return [None] * len(indices)
         return self.names.column(name).take(pa.array(indices)).to_pylist()
 
     def smiles_at(self, indices: Sequence[int] | np.ndarray) -> list[str | None]:
@@ -121,25 +137,30 @@ class FingerprintLibrary:
         """Ids of library rows (InChIKeys for libraries built from datasets)."""
         return self._column("id", indices)
 
+    def source_ids_at(self, indices: Sequence[int] | np.ndarray) -> list[str | None]:
+        """Ids of library rows in their source files (None where the library does not know them)."""
+        return self._column("source_id", indices)
+
     # -- building and persistence -------------------------------------------------------
     @classmethod
     def from_packed(cls, packed: np.ndarray, ids: Sequence[str] | None = None,
-                    smiles: Sequence[str] | None = None, settings: FingerprintSettings | None = None
-                    ) -> FingerprintLibrary:
+                    smiles: Sequence[str] | None = None, settings: FingerprintSettings | None = None,
+                    source_ids: Sequence[str] | None = None) -> FingerprintLibrary:
         packed = np.ascontiguousarray(packed, dtype=np.uint8)
         onbits, offsets = _onbit_lists(packed)
         blank = [None] * len(packed)
-        names = pa.table({"id": pa.array(blank if ids is None else list(ids), pa.string()),
-                          "smiles": pa.array(blank if smiles is None else list(smiles), pa.string())})
+        given = {"id": ids, "smiles": smiles, "source_id": source_ids}
+        names = pa.table({column: pa.array(blank if given[column] is None else list(given[column]),
+                                           pa.string()) for column in NAME_COLUMNS})
         return cls(packed, onbits, offsets, names, settings)
 
     @classmethod
     def from_dataset(cls, folder: str | Path) -> FingerprintLibrary:
         """A library of every molecule of an ingested dataset (ids are its InChIKeys)."""
         dataset = MoleculeDataset(folder)
-        rows = dataset.molecules(["smiles", "inchikey"])
+        rows = dataset.molecules(["smiles", "inchikey", "source", "row", "record_id"])
         library = cls.from_packed(dataset.fingerprints, rows["inchikey"], rows["smiles"],
-                                  dataset.fingerprint_settings)
+                                  dataset.fingerprint_settings, dataset_source_ids(rows))
         library.metadata = {"dataset": str(Path(folder).resolve()),
                             "dataset_content_hash": dataset.manifest["content_hash"]}
         return library

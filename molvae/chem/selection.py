@@ -14,6 +14,9 @@ The rank score (:func:`rank_score`) is a weighted mean of terms in [0, 1]:
   simple molecules score unusually *low*.
 
 Alerts are not part of the score; they are names in the export and a filter (``max_alerts``).
+
+Any other numeric column can rank instead, as ``COLUMN`` or ``COLUMN:asc|desc``
+(:func:`parse_rank_by`); without a direction each column sorts best first.
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ from rdkit.SimDivFilters.rdSimDivPickers import MaxMinPicker
 RANK_WEIGHTS: dict[str, float] = {"qed": 0.35, "sa": 0.25, "decode_similarity": 0.25, "in_domain": 0.15}
 DOMAIN_PERCENTILES = (5.0, 95.0)
 REJECT_COLUMNS = ("smiles", "inchikey", "library_id", "reason")
+RANK_DIRECTIONS = ("asc", "desc")
+# Columns where a lower value is the better candidate, so they rank ascending unless told otherwise:
+# SA runs from 1 (easy) to 10 (hard), ad_score is the model's −ELBO and ad_percentile its training
+# percentile (lower: more like the training molecules), and rule violations and alerts are faults.
+# Every other column (score, qed, decode_similarity, ...) ranks highest first.
+DEFAULT_RANK_DIRECTIONS: dict[str, str] = {"sa_score": "asc", "ad_score": "asc", "ad_percentile": "asc",
+                                           "lipinski_violations": "asc", "n_alerts": "asc"}
 
 
 def parse_ranges(text: str | None) -> dict[str, tuple[float, float]]:
@@ -83,17 +93,32 @@ def rank_score(frame: pd.DataFrame) -> pd.Series:
     return sum(RANK_WEIGHTS[name] * term.astype(float).fillna(0.0).clip(0, 1) for name, term in terms.items())
 
 
-def rank_candidates(frame: pd.DataFrame, by: str = "score") -> pd.DataFrame:
-    """Sorted best first by ``by`` (``score`` is :func:`rank_score`), with ``rank`` renumbered 1..n.
+def parse_rank_by(text: str) -> tuple[str, bool]:
+    """``sa_score:asc`` → ("sa_score", True); a bare column takes its :data:`DEFAULT_RANK_DIRECTIONS`."""
+    column, sep, direction = (part.strip() for part in text.partition(":"))
+    if not column:
+        raise ValueError(f"bad rank-by {text!r}: expected COLUMN or COLUMN:asc|desc, e.g. sa_score:asc")
+    if not sep:
+        direction = DEFAULT_RANK_DIRECTIONS.get(column, "desc")
+    if direction.lower() not in RANK_DIRECTIONS:
+        raise ValueError(f"bad rank-by direction {direction!r} for column {column!r}: "
+                         f"choose {' or '.join(RANK_DIRECTIONS)}, e.g. {column}:asc")
+    return column, direction.lower() == "asc"
 
-    Ties keep the earlier (better decoded) candidate first.
+
+def rank_candidates(frame: pd.DataFrame, by: str = "score") -> pd.DataFrame:
+    """Sorted by ``by`` (:func:`parse_rank_by`; ``score`` is :func:`rank_score`), ``rank`` renumbered 1..n.
+
+    Ties keep the earlier (better decoded) candidate first and missing values go last, in
+    either direction.
     """
+    column, ascending = parse_rank_by(by)
     frame = frame.copy()
     frame["score"] = rank_score(frame)
-    if by not in frame or not pd.api.types.is_numeric_dtype(frame[by]):
+    if column not in frame or not pd.api.types.is_numeric_dtype(frame[column]):
         numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-        raise ValueError(f"cannot rank by {by!r}: choose a numeric column ({', '.join(numeric)})")
-    frame = frame.sort_values(by, ascending=False, kind="stable", na_position="last")
+        raise ValueError(f"cannot rank by {column!r}: choose a numeric column ({', '.join(numeric)})")
+    frame = frame.sort_values(column, ascending=ascending, kind="stable", na_position="last")
     frame["rank"] = np.arange(1, len(frame) + 1)
     return frame.reset_index(drop=True)
 

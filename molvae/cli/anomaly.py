@@ -23,15 +23,14 @@ def anomaly_command(
 ) -> None:
     """Score = mean −ELBO (higher = more unusual) and its percentile among training molecules."""
     from molvae.chem.anomaly import score_smiles
+    from molvae.chem.export import write_csv
     from molvae.chem.readers import read_texts
     from molvae.device import resolve_device
-    from molvae.io import atomic_path
     from molvae.models import load_model
 
     texts, read_errors = read_texts(smiles, smiles_col=smiles_col)
     frame = score_smiles(load_model(model_dir, resolve_device(device)), texts, read_errors, seed)
-    with atomic_path(out) as tmp:
-        frame.to_csv(tmp, index=False)
+    write_csv(frame, out)  # input_smiles echoes unparseable text verbatim: neutralized
     scored = int((frame["reason"] == "").sum())
     console.print(f"wrote {out}: {scored} scored, {len(frame) - scored} with a reason", markup=False,
                   soft_wrap=True)

@@ -42,7 +42,9 @@ def generate_command(
                                    "none); standard: N(0, I)."),
     around: list[str] = typer.Option([], "--around", help="Seed SMILES for analogs (repeatable)."),
     spread: float = typer.Option(0.5, "--spread", help="Latent spread around seeds, in prior units."),
-    condition: str | None = typer.Option(None, "--condition", help="CVAE targets, e.g. qed=0.9,clogp=2.5"),
+    condition: str | None = typer.Option(
+        None, "--condition", help="CVAE targets, e.g. qed=0.9,clogp=2.5; conditions left out are drawn "
+                                  "by the model."),
     guide_k: int | None = typer.Option(
         None, "--guide-k", help="--condition: each draw keeps the one of its K nearest library molecules "
                                 "chosen by the targets (default 24; 1: no guide)."),
@@ -58,7 +60,11 @@ def generate_command(
     novel: bool = typer.Option(False, "--novel", help="Exclude the training set (needs --train)."),
     max_alerts: int | None = typer.Option(None, "--max-alerts", help="Drop candidates with more alerts."),
     ranges: str | None = typer.Option(None, "--range", help="Keep only e.g. mw=200:450,clogp=:3,qed=0.5:"),
-    rank_by: str = typer.Option("score", "--rank-by", help="'score' (documented) or any numeric column."),
+    rank_by: str = typer.Option(
+        "score", "--rank-by",
+        help="COLUMN or COLUMN:asc|desc: 'score' (documented) or any numeric column. Without a direction, "
+             "sa_score, ad_score, ad_percentile, lipinski_violations and n_alerts rank lowest first, "
+             "the rest highest first."),
     diverse: int | None = typer.Option(None, "--diverse", help="Keep N by MaxMin diversity after ranking."),
     decode: str = typer.Option("sample", "--decode",
                                help="sample: Bernoulli bits, exact Tanimoto; mean: soft Tanimoto."),
@@ -73,7 +79,7 @@ def generate_command(
     from molvae.chem.candidate_run import generate_and_export
     from molvae.chem.generate import GenerationRequest
     from molvae.chem.search import FingerprintLibrary
-    from molvae.chem.selection import parse_ranges
+    from molvae.chem.selection import parse_ranges, parse_rank_by
     from molvae.device import resolve_device
     from molvae.models import load_model
 
@@ -83,6 +89,7 @@ def generate_command(
                                 targets=targets, batch_size=batch_size, max_rounds=max_rounds, decode=decode,
                                 prior=prior, guide_k=guide_k, guide_band=guide_band, hubness=hubness)
     filter_ranges = parse_ranges(ranges)
+    parse_rank_by(rank_by)  # a bad direction fails now, not after the model has loaded and generated
     if novel and train is None:
         raise ValueError("--novel needs --train DATASET_DIR (the dataset the model was trained on)")
     lib = FingerprintLibrary.open(library)

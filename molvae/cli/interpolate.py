@@ -22,25 +22,33 @@ def interpolate_command(
     method: str = typer.Option("slerp", "--method", help="slerp or lerp."),
     out: Path | None = typer.Option(None, "-o", "--out",
                                     help="CSV, with a PNG of the path beside it (printed when omitted)."),
+    train: Path | None = typer.Option(None, "--train", help="Training dataset, for --novel."),
+    novel: bool = typer.Option(
+        False, "--novel", help="Exclude the training set (needs --train); the two end molecules may then "
+                               "be absent from the path."),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
-    """Decode points along the latent path; consecutive repeats collapse into one row."""
-    from molvae.chem.export import draw_grid
+    """Decode points along the latent path; each library molecule is listed once, with its steps."""
+    from molvae.chem.candidates import in_training_set
+    from molvae.chem.export import draw_grid, write_csv
     from molvae.chem.generate import interpolation_path
     from molvae.chem.search import FingerprintLibrary
     from molvae.device import resolve_device
-    from molvae.io import atomic_path
     from molvae.models import load_model
 
+    if novel and train is None:
+        raise ValueError("--novel needs --train DATASET_DIR (the dataset the model was trained on)")
+    lib = FingerprintLibrary.open(library)
+    exclude = None
+    if novel:  # library ids are InChIKeys, matched against the training set's (as generate does)
+        exclude = in_training_set(lib.names.column("id"), FingerprintLibrary.from_dataset(train))
     model = load_model(model_dir, resolve_device(device))
-    frame = interpolation_path(model, FingerprintLibrary.open(library), start, end, steps, method,
-                               device=device)
+    frame = interpolation_path(model, lib, start, end, steps, method, device=device, exclude=exclude)
     if out is None:
         console.print(frame.to_string(index=False), markup=False, soft_wrap=True)
         return
-    with atomic_path(out) as tmp:
-        frame.to_csv(tmp, index=False)
-    legends = [f"steps {r.first_step}-{r.last_step}  sim {r.decode_similarity:.2f}"
+    write_csv(frame, out)
+    legends = [f"{r.steps} of steps {r.first_step}-{r.last_step}  sim {r.decode_similarity:.2f}"
                for r in frame.itertuples()]
     picture = draw_grid(frame["smiles"].tolist(), legends, out.with_suffix(".png"))
     console.print(f"wrote {len(frame)} distinct molecules on the path to {out} and {picture}", markup=False,

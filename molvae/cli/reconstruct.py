@@ -26,17 +26,16 @@ def reconstruct_command(
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """For each input molecule, the top-k decoded library molecules with scores, and recovery."""
+    from molvae.chem.export import write_csv
     from molvae.chem.readers import read_texts
     from molvae.chem.reconstruct import reconstruct, recovery
     from molvae.chem.search import FingerprintLibrary
     from molvae.device import resolve_device
-    from molvae.io import atomic_path
     from molvae.models import load_model
 
     texts, read_errors = read_texts(smiles, smiles_col=smiles_col)
     model = load_model(model_dir, resolve_device(device))
     frame = reconstruct(model, FingerprintLibrary.open(library), texts, k, similarity, device, read_errors)
-    with atomic_path(out) as tmp:
-        frame.to_csv(tmp, index=False)
+    write_csv(frame, out)  # input_smiles echoes unparseable text verbatim: neutralized
     console.print(f"wrote {out}", markup=False, soft_wrap=True)
     console.print_json(json.dumps(recovery(frame, k)))

@@ -122,34 +122,56 @@ class VAE(nn.Module):
 
     def draw_latents(self, n: int, temperature: float = 1.0, condition: torch.Tensor | None = None,
                      generator: torch.Generator | None = None, prior: str = "standard") -> torch.Tensor:
-        """``n`` latent points from N(0, temperature² I) or, with ``prior="fitted"``, the fitted density.
+        """The latents of :meth:`draw` (for a conditional model, ``condition`` must have no free entry)."""
+        if condition is not None and bool(torch.isnan(condition).any()):
+            raise ValueError("free conditions (NaN) need draw(), which returns the conditions it drew")
+        return self.draw(n, temperature, condition, generator, prior)[0]
 
-        The fitted density of a conditional model is conditioned on ``condition``, which
-        must then be one row shared by all draws. ``temperature`` scales the spread of either.
+    def draw(self, n: int, temperature: float = 1.0, condition: torch.Tensor | None = None,
+             generator: torch.Generator | None = None, prior: str = "standard"
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``n`` latent points, and the normalized condition rows to decode them with (None if unconditional).
+
+        Latents come from N(0, temperature² I) or, with ``prior="fitted"``, the fitted density.
+        A conditional model takes ``condition`` as one row shared by all draws; a NaN entry
+        leaves that condition free. The fitted density is conditioned on the given entries
+        and draws the free ones with the latents, so a free property follows its relation to
+        the given ones in the training data; without a density a free condition takes its
+        training mean (0). ``temperature`` scales the spread of everything drawn.
         """
         if n < 0 or temperature < 0:
             raise ValueError("n and temperature must be non-negative")
         device = next(self.parameters()).device
+        row = self._shared_condition(condition)
         density = self.latent_density if self.uses_fitted_prior(prior) else None
         if density is None:
-            return torch.randn((n, self.latent_dim), generator=generator, device=device) * temperature
+            z = torch.randn((n, self.latent_dim), generator=generator, device=device) * temperature
+            return z, None if row is None else torch.nan_to_num(row, nan=0.0).to(device).expand(n, -1)
         if density.dim != self.latent_dim + self.condition_dim:
             raise ValueError(f"the fitted density has {density.dim} dimensions; this model needs "
                              f"{self.latent_dim + self.condition_dim} (latent + condition)")
-        if self.condition_dim:
-            if condition is None:
-                raise ValueError(f"this model needs a condition of width {self.condition_dim}")
-            rows = condition.reshape(-1, self.condition_dim)
-            if not torch.equal(rows, rows[:1].expand_as(rows)):
-                raise ValueError("the fitted density takes one condition shared by all draws")
-            density = density.condition(rows[0].cpu())
-        cpu_generator = None
-        if generator is not None:
-            # The mixture lives on the CPU; a CUDA generator seeds a CPU one deterministically.
-            cpu_generator = (generator if generator.device.type == "cpu"
-                             else torch.Generator().manual_seed(int(torch.randint(
-                                 2**62, (1,), generator=generator, device=generator.device))))
-        return density.sample(n, temperature, cpu_generator).to(device)
+        free = None if row is None else torch.isnan(row.cpu())
+        if free is not None and not free.all():
+            known = [self.latent_dim + j for j in range(self.condition_dim) if not free[j]]
+            density = density.condition_on(known, row.cpu()[~free])
+        draws = density.sample(n, temperature, _cpu_generator(generator)).to(device)
+        z = draws[:, :self.latent_dim]
+        if row is None:
+            return z, None
+        conditions = row.to(device).expand(n, -1).clone()
+        conditions[:, free.to(device)] = draws[:, self.latent_dim:]
+        return z, conditions
+
+    def _shared_condition(self, condition: torch.Tensor | None) -> torch.Tensor | None:
+        # The one condition row all draws share (None for an unconditional model).
+        if not self.condition_dim:
+            return None
+        if condition is None:
+            raise ValueError(f"this model needs a condition of width {self.condition_dim}")
+        rows = condition.reshape(-1, self.condition_dim)
+        if not torch.allclose(rows, rows[:1].expand_as(rows), rtol=0, atol=0, equal_nan=True):
+            raise ValueError("a conditional model's draws take one condition shared by all draws")
+        return rows[0]
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, condition: torch.Tensor | None = None,
@@ -157,3 +179,11 @@ class VAE(nn.Module):
         """Decode ``n`` latent draws (see :meth:`draw_latents`) to expected outputs."""
         z = self.draw_latents(n, temperature, condition, generator, prior)
         return self.mean_output(self.decode(z, condition))
+
+
+def _cpu_generator(generator: torch.Generator | None) -> torch.Generator | None:
+    # The mixture lives on the CPU; a CUDA generator seeds a CPU one deterministically.
+    if generator is None or generator.device.type == "cpu":
+        return generator
+    return torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator,
+                                                           device=generator.device)))

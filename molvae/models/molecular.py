@@ -51,14 +51,15 @@ class ConditionScaler:
         std = np.where(std > 0, std, 1.0)
         return cls(tuple(names), tuple(values.mean(axis=0).tolist()), tuple(std.tolist()))
 
-    def normalize(self, values: np.ndarray | Mapping[str, float]) -> torch.Tensor:
-        """Real units → model inputs. A mapping must name every condition."""
+    def normalize(self, values: np.ndarray | Mapping[str, float], partial: bool = False) -> torch.Tensor:
+        """Real units → model inputs. A mapping must name every condition unless ``partial``,
+        which leaves the unnamed ones free (NaN; see :meth:`~molvae.models.core.VAE.draw`)."""
         if isinstance(values, Mapping):
             missing = [n for n in self.names if n not in values]
             unknown = [n for n in values if n not in self.names]
-            if missing or unknown:
+            if (missing and not partial) or unknown or not values:
                 raise ValueError(f"conditions are {list(self.names)}; missing {missing}, unknown {unknown}")
-            values = np.array([[values[n] for n in self.names]], dtype=np.float64)
+            values = np.array([[values.get(n, np.nan) for n in self.names]], dtype=np.float64)
         values = np.asarray(values, dtype=np.float64).reshape(-1, len(self.names))
         return torch.from_numpy((values - np.array(self.means)) / np.array(self.stds)).float()
 

@@ -25,6 +25,16 @@ def test_ingest_then_build_a_library_and_search_it(tmp_path):
     assert hits.indices[0, 0] == 2 and hits.scores[0, 0] == 1.0
     assert library.smiles_at([2]) == ["CC(=O)Oc1ccccc1C(=O)O"]
     assert library.ids_at([2]) == dataset.molecules(["inchikey"])["inchikey"].iloc[[2]].tolist()
+    assert library.source_ids_at([0, 2]) == ["ethanol", "aspirin"]  # the file's own ids
+
+
+def test_library_ids_without_an_id_column_name_the_file_and_row(tmp_path):
+    source = tmp_path / "mols.csv"
+    source.write_text("smiles\nCCO\nnot-a-smiles\nCCN\n")
+    ingested = run("ingest", source, "-o", tmp_path / "ds", "--workers", "1", "--properties", "none")
+    assert ingested.exit_code == 0
+    assert run("library", "build", tmp_path / "ds", "-o", tmp_path / "lib").exit_code == 0
+    assert FingerprintLibrary.open(tmp_path / "lib").source_ids_at([0, 1]) == ["mols.csv:1", "mols.csv:3"]
 
 
 def test_building_from_a_missing_dataset_is_a_clear_error(tmp_path):

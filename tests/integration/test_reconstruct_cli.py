@@ -7,6 +7,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from molvae.cli.main import app
+from molvae.data import MoleculeDataset
 
 EXPORT_COLUMNS = ("rank", "smiles", "inchikey", "library_id", "decode_similarity", "nearest_train_smiles",
                   "nearest_train_similarity", "novel", "qed", "sa_score", "clogp", "mw", "tpsa", "hbd", "hba",
@@ -22,8 +23,8 @@ def run(*args):
 
 def test_ingest_train_build_reconstruct_generate(tmp_path):
     with gzip.open(BUNDLED_TRAIN, "rt") as handle:
-        lines = list(itertools.islice(handle, 301))
-    (tmp_path / "mols.csv").write_text("".join(lines))
+        lines = list(itertools.islice(handle, 401))  # the last 100: a library beyond the training set
+    (tmp_path / "mols.csv").write_text("".join(lines[:301]))
     assert run("ingest", tmp_path / "mols.csv", "-o", tmp_path / "ds", "--workers", "1",
                "--properties", "none", "--bits", "512").exit_code == 0
     trained = run("train", tmp_path / "ds", "-o", tmp_path / "m", "--epochs", "40", "--batch-size", "32",
@@ -31,14 +32,16 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
                   "--patience", "0", "--val-fraction", "0.1", "--no-progress", "--device", "cpu")
     assert trained.exit_code == 0, trained.output
     assert run("library", "build", tmp_path / "ds", "-o", tmp_path / "lib").exit_code == 0
-    queries = [line.strip() for line in lines[1:21]] + ["C1CC("]
+    queries = [line.strip() for line in lines[1:21]] + ["C1CC(", "=1+2"]
     (tmp_path / "q.smi").write_text("\n".join(queries) + "\n")
     result = run("reconstruct", tmp_path / "m", "--library", tmp_path / "lib", "--smiles",
                  tmp_path / "q.smi", "-o", tmp_path / "out.csv", "--k", "5", "--device", "cpu")
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
-    assert len(table) == 20 * 5 + 1
-    assert table["input_row"].tolist()[-1] == 21 and table["reason"].iloc[-1].startswith("unparseable")
+    assert len(table) == 20 * 5 + 2
+    assert table["input_row"].tolist()[-2:] == [21, 22] and table["reason"].iloc[-2].startswith("unparseable")
+    # Unparseable input is echoed as it came, so a spreadsheet formula is made inert.
+    assert table["input_smiles"].iloc[-1] == "'=1+2" and table["reason"].iloc[-1].startswith("unparseable")
     summary = json.loads(result.output[result.output.index("{"):])
     # A low-β model memorizes 300 molecules: most come back from their own decoded fingerprint.
     assert summary["inputs"] == 20 and summary["top5"] >= 0.6 and summary["top1"] >= 0.4
@@ -72,7 +75,7 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
     novel = run("generate", tmp_path / "m", "--library", tmp_path / "lib", "-n", "5", "-o",
                 tmp_path / "n.csv", "--novel", "--train", tmp_path / "ds", "--max-rounds", "2",
                 "--device", "cpu")
-    assert novel.exit_code == 1 and "0 library rows were eligible" in novel.output
+    assert novel.exit_code == 1 and "only 0 of the library's" in novel.output
     assert not (tmp_path / "n.csv").exists()
     bad = run("generate", tmp_path / "m", "--library", tmp_path / "lib", "-o", tmp_path / "b.csv",
               "--condition", "qed:0.9")
@@ -81,12 +84,14 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
     # A pentapeptide: large and dense with bits drug-like training molecules rarely set. (A tiny
     # odd molecule would not do: few on-bits cost little under a Bernoulli likelihood.)
     odd = "CC(C)C[C@H](NC(=O)[C@@H](Cc1ccccc1)NC(=O)[C@H](CC(N)=O)NC(=O)CNC(=O)[C@H](CO)N)C(=O)O"
-    (tmp_path / "a.smi").write_text("\n".join([*queries[:10], odd]) + "\n")
+    (tmp_path / "a.smi").write_text("\n".join([*queries[:10], odd, "@SUM(A1)"]) + "\n")
     scored = run("anomaly", tmp_path / "m", "--smiles", tmp_path / "a.smi", "-o", tmp_path / "a.csv",
                  "--device", "cpu")
     assert scored.exit_code == 0, scored.output
     scores = pd.read_csv(tmp_path / "a.csv", keep_default_na=False)
-    assert scores["input_row"].tolist() == list(range(1, 12))
+    assert scores["input_row"].tolist() == list(range(1, 13))
+    assert scores["input_smiles"].iloc[11] == "'@SUM(A1)"  # neutralized, as reconstruct's
+    assert scores["reason"].iloc[11].startswith("unparseable")
     assert scores["reason"].iloc[:10].tolist() == [""] * 10
     train_part = pd.to_numeric(scores["anomaly_percentile"].iloc[:10])
     assert ((train_part >= 0) & (train_part <= 100)).all()
@@ -99,4 +104,23 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
     assert path.exit_code == 0, path.output
     steps = pd.read_csv(tmp_path / "path.csv")
     assert (tmp_path / "path.png").read_bytes()[:4] == b"\x89PNG"
-    assert steps["first_step"].iloc[0] == 0 and steps["last_step"].iloc[-1] == 7
+    assert steps["first_step"].iloc[0] == 0 and steps["last_step"].max() == 7
+    assert steps["library_index"].is_unique and steps["steps"].sum() == 8
+
+    # A library of the training set and 100 more molecules: --novel keeps the path off the training set.
+    (tmp_path / "all.csv").write_text("".join(lines))
+    assert run("ingest", tmp_path / "all.csv", "-o", tmp_path / "ds-all", "--workers", "1",
+               "--properties", "none", "--bits", "512").exit_code == 0
+    assert run("library", "build", tmp_path / "ds-all", "-o", tmp_path / "lib-all").exit_code == 0
+    train_smiles = set(MoleculeDataset(tmp_path / "ds").molecules()["smiles"])
+    paths = {}
+    for name, options in (("free", []), ("novel", ["--novel", "--train", tmp_path / "ds"])):
+        result = run("interpolate", tmp_path / "m", queries[0], queries[1], "--library", tmp_path / "lib-all",
+                     "--steps", "8", "-o", tmp_path / f"{name}.csv", "--device", "cpu", *options)
+        assert result.exit_code == 0, result.output
+        paths[name] = pd.read_csv(tmp_path / f"{name}.csv")
+    assert set(paths["free"]["smiles"]) & train_smiles  # the model memorized its ends
+    assert not set(paths["novel"]["smiles"]) & train_smiles and paths["novel"]["steps"].sum() == 8
+    lone = run("interpolate", tmp_path / "m", queries[0], queries[1], "--library", tmp_path / "lib-all",
+               "--novel")
+    assert lone.exit_code == 1 and "--novel needs --train" in lone.output

@@ -56,6 +56,23 @@ def test_condition_matches_the_closed_form_for_one_gaussian():
     assert np.allclose(cond_cov.numpy(), cov[:2, :2] - gain @ cov[2:, :2])
 
 
+def test_condition_on_any_dimensions_matches_the_closed_form():
+    mean = np.array([0.0, 1.0, 2.0])
+    cov = np.array([[1.0, 0.5, 0.0], [0.5, 1.0, 0.3], [0.0, 0.3, 1.0]])
+    mixture = GaussianMixture(torch.ones(1, dtype=torch.float64), torch.from_numpy(mean)[None],
+                              torch.linalg.cholesky(torch.from_numpy(cov))[None])
+    given = mixture.condition_on([1], torch.tensor([2.0]))  # the middle one: (0, 2) remain, in order
+    # By hand: mean_f + Σ_f1 / Σ_11 · (2 − 1) and Σ_ff − Σ_f1 Σ_1f / Σ_11.
+    assert np.allclose(given.means[0].numpy(), [0.5, 2.3])
+    assert np.allclose((given.scale_tril[0] @ given.scale_tril[0].T).numpy(), [[0.75, -0.15], [-0.15, 0.91]])
+    trailing = mixture.condition_on([2], torch.tensor([2.5]))
+    assert torch.equal(trailing.means, mixture.condition(torch.tensor([2.5])).means)
+    with pytest.raises(ValueError, match=r"distinct dimensions of 0\.\.2"):
+        mixture.condition_on([1, 1], torch.tensor([0.0, 0.0]))
+    with pytest.raises(ValueError, match="distinct dimensions"):
+        mixture.condition_on([3], torch.tensor([0.0]))
+
+
 def test_condition_reweights_components_by_how_well_they_explain_the_value():
     mixture = GaussianMixture.fit(two_clusters(), 2)
     near_b = mixture.condition(torch.tensor([-6.0]))

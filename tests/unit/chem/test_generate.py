@@ -86,9 +86,18 @@ def test_the_fitted_prior_is_sampled_when_the_model_has_one():
 
 
 def test_shortfall_is_an_error_that_says_why():
-    with pytest.raises(GenerationShortfall, match=r"only \d+ unique library molecules after 16 samples"):
-        generate_candidates(model(), library(n=5), GenerationRequest(n=6, batch_size=8, max_rounds=2),
+    with pytest.raises(GenerationShortfall, match=r"only \d+ unique library molecules after 4 samples"):
+        generate_candidates(model(), library(n=20), GenerationRequest(n=20, batch_size=2, max_rounds=2),
                             device="cpu")
+
+
+def test_too_few_eligible_molecules_fail_before_any_search(monkeypatch):
+    lib = library(n=8)
+    monkeypatch.setattr(lib, "search", lambda *a, **k: pytest.fail("searched although -n cannot be met"))
+    excluded = np.zeros(len(lib), bool)
+    excluded[:4] = True
+    with pytest.raises(GenerationShortfall, match=r"only 4 of the library's 8 molecules are eligible"):
+        generate_candidates(model(), lib, GenerationRequest(n=5), exclude=excluded, device="cpu")
 
 
 def test_novel_never_returns_excluded_rows():
@@ -136,6 +145,31 @@ def test_guided_condition_candidates_are_within_tolerance_of_the_target():
     assert not set(unguided["smiles"]) <= {"CC", "CCC", "CCCC"}
 
 
+def test_targets_may_name_some_conditions_and_the_model_draws_the_rest():
+    scaler = ConditionScaler.fit(["mw", "clogp"], np.array([[16.0, 0.0], [100.0, 3.0]]))  # stds 42, 1.5
+    vae = model("cvae", scaler)
+    # (z, mw, clogp), normalized: clogp follows mw closely in the "training data".
+    cov = torch.eye(6, dtype=torch.float64)
+    cov[4, 5] = cov[5, 4] = 0.9
+    f64 = torch.float64
+    vae.latent_density = GaussianMixture(torch.ones(1, dtype=f64), torch.zeros(1, 6, dtype=f64),
+                                         torch.linalg.cholesky(cov)[None])
+    seen = []
+    decode = vae.decode
+    vae.decode = lambda z, condition=None: seen.append(condition) or decode(z, condition)
+    lib = library()
+    request = GenerationRequest(n=5, mode="condition", targets={"mw": 100.0}, guide_k=len(lib),
+                                guide_band=0.5, batch_size=256)
+    frame, stats = generate_candidates(vae, lib, request, device="cpu")
+    conditions = torch.cat(seen)
+    assert torch.allclose(conditions[:, 0], torch.tensor(1.0))  # mw = 100 is one std above the mean
+    assert conditions[:, 1].mean().item() == pytest.approx(0.9, abs=0.1) and conditions[:, 1].std() > 0.2
+    assert stats["free_conditions"] == ["clogp"]
+    # Only the named target is guided and reported: within ±12.5 Da of 100 lies heptane (100.2) alone.
+    assert set(frame["smiles"]) == {"CCCCCCC"} and "target_clogp" not in frame
+    assert (frame["target_mw"] == 100.0).all()
+
+
 def test_a_property_without_a_default_tolerance_is_guided_by_its_training_std():
     scaler = ConditionScaler.fit(["heavy_atoms"], np.array([[1.0], [9.0]]))  # std 4 → tolerance 1
     request = GenerationRequest(n=4, mode="condition", targets={"heavy_atoms": 3.0}, guide_k=300,
@@ -161,14 +195,46 @@ def test_request_validation():
     assert GenerationRequest(n=1).hubness == DEFAULT_HUB_NEIGHBOURS > 0
 
 
-def test_interpolation_path_collapses_repeats_and_covers_every_step():
+def test_interpolation_path_lists_each_molecule_once_and_covers_every_step():
     from molvae.chem.generate import interpolation_path
 
     path = interpolation_path(model(), library(), "CCO", "c1ccccc1O", steps=12, device="cpu")
     assert path["position"].tolist() == list(range(1, len(path) + 1))
-    assert path["first_step"].iloc[0] == 0 and path["last_step"].iloc[-1] == 11
-    assert (path["first_step"].iloc[1:].to_numpy() == path["last_step"].iloc[:-1].to_numpy() + 1).all()
-    assert (path["library_index"].diff().iloc[1:] != 0).all()
+    assert path["library_index"].is_unique and path["steps"].sum() == 12
+    assert path["first_step"].iloc[0] == 0 and path["last_step"].max() == 11
+    assert (np.diff(path["first_step"]) > 0).all() and (path["last_step"] >= path["first_step"]).all()
     assert path["smiles"].notna().all()
     with pytest.raises(ValueError, match="start molecule 'C1CC\\('"):
         interpolation_path(model(), library(), "C1CC(", "CCO", device="cpu")
+
+
+def test_a_path_that_comes_back_to_a_molecule_lists_it_once(monkeypatch):
+    from molvae.chem.generate import interpolation_path
+    from molvae.chem.search import SearchResult
+
+    searched = {}
+
+    def search(self, queries, k, *, exclude=None, **options):
+        searched["exclude"] = exclude
+        return SearchResult(np.array([[0], [1], [0], [2]]), np.array([[0.9], [0.8], [0.7], [0.6]]))
+
+    monkeypatch.setattr(FingerprintLibrary, "search", search)
+    mask = np.zeros(300, dtype=bool)
+    path = interpolation_path(model(), library(), "CCO", "c1ccccc1O", steps=4, device="cpu", exclude=mask)
+    assert searched["exclude"] is mask
+    assert path["library_index"].tolist() == [0, 1, 2] and path["position"].tolist() == [1, 2, 3]
+    assert path["first_step"].tolist() == [0, 1, 3] and path["last_step"].tolist() == [2, 1, 3]
+    assert path["steps"].tolist() == [2, 1, 1] and path["decode_similarity"].tolist() == [0.9, 0.8, 0.6]
+    assert path["smiles"].tolist() == library().smiles_at(np.array([0, 1, 2]))
+
+
+def test_an_excluded_molecule_is_never_on_the_path():
+    from molvae.chem.generate import interpolation_path
+
+    free = interpolation_path(model(), library(), "CCO", "c1ccccc1O", steps=12, device="cpu")
+    mask = np.zeros(300, dtype=bool)
+    mask[free["library_index"].to_numpy()] = True
+    path = interpolation_path(model(), library(), "CCO", "c1ccccc1O", steps=12, device="cpu", exclude=mask)
+    assert not mask[path["library_index"].to_numpy()].any() and path["steps"].sum() == 12
+    with pytest.raises(ValueError, match="every library molecule is excluded"):
+        interpolation_path(model(), library(), "CCO", "c1ccccc1O", device="cpu", exclude=np.ones(300, bool))

@@ -82,6 +82,15 @@ def test_every_row_is_accounted_for_with_its_reason(tmp_path):
     assert molecules["id"].tolist() == [0, 1, 2, 3]
 
 
+def test_rejected_text_a_spreadsheet_would_run_is_neutralized(tmp_path):
+    source = tmp_path / "formulas.csv"
+    source.write_text('name,SMILES\n@id,=1+2\nm2,CCO\n')
+    ingest([source], tmp_path / "ds", IngestSettings(id_col="name"), workers=1)
+    row = rejects(tmp_path / "ds").iloc[0]
+    assert (row["input"], row["record_id"], row["row"]) == ("'=1+2", "'@id", 1)
+    assert row["reason"].startswith("unparseable")
+
+
 def test_duplicates_across_inputs_name_the_first_input(tmp_path):
     a = write_csv(tmp_path / "a.csv", ["CCO", "CCN"])
     b = write_csv(tmp_path / "b.csv", ["NCC", "CCCl"])

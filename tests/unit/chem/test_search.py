@@ -3,12 +3,14 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 import pytest
 from rdkit import Chem
 
 from molvae.chem import search_backends
 from molvae.chem.fingerprints import morgan_packed
-from molvae.chem.search import FingerprintLibrary, search_shards
+from molvae.chem.search import FingerprintLibrary, _onbit_lists, dataset_source_ids, search_shards
 
 ROOT = Path(__file__).resolve().parents[3]
 BUNDLED_LIBRARY = ROOT / "data" / "moses" / "library.csv.gz"
@@ -132,6 +134,7 @@ def test_saved_library_reopens_memory_mapped_with_identical_results(tmp_path, li
     queries = random_bits(10, 0.08, 6)
     assert_same(opened.search(queries, 5, device="cpu"), built.search(queries, 5, device="cpu"))
     assert opened.smiles_at([0, 4, 6]) == ["C", "CCCCC", "CC"] and opened.ids_at([699]) == ["m699"]
+    assert opened.source_ids_at([5]) == [None]  # built from arrays: no source file to name
     with pytest.raises(IndexError, match="library rows"):
         opened.smiles_at([700])
 
@@ -173,3 +176,19 @@ def test_bad_options(library):
         library.search(q, 0, device="cpu")
     with pytest.raises(ValueError, match="excluded rows"):
         library.search(q, 3, exclude=[700], device="cpu")
+
+
+def test_a_library_saved_before_source_ids_reads_them_as_unknown(library_bits):
+    packed = np.packbits(library_bits[:3], axis=1)
+    onbits, offsets = _onbit_lists(packed)
+    names = pa.table({"id": ["a", "b", "c"], "smiles": ["C", "CC", "CCC"]})  # the version-1 columns
+    library = FingerprintLibrary(packed, onbits, offsets, names)
+    assert library.source_ids_at([0, 2]) == [None, None] and library.ids_at([1]) == ["b"]
+    with pytest.raises(IndexError, match="library rows"):
+        library.source_ids_at([3])
+
+
+def test_source_ids_prefer_the_file_id_and_else_name_file_and_row():
+    rows = pd.DataFrame({"source": ["/data/a.smi", "/data/a.smi", "/x/b.csv"], "row": [4, 7, 2],
+                         "record_id": ["Z123", None, ""]})
+    assert dataset_source_ids(rows) == ["Z123", "a.smi:7", "b.csv:2"]

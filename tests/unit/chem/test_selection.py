@@ -5,6 +5,7 @@ import pytest
 from molvae.chem.selection import (
     apply_filters,
     parse_ranges,
+    parse_rank_by,
     pick_diverse,
     rank_candidates,
     rank_score,
@@ -57,6 +58,36 @@ def test_rank_renumbers_best_first_and_rejects_unknown_columns():
         rank_candidates(frame(), "smiles")
 
 
+def test_score_still_ranks_highest_first_unless_told_otherwise():
+    assert rank_candidates(frame(), "score")["inchikey"].tolist() == ["K1", "K2", "K4", "K3"]
+    assert rank_candidates(frame(), "score:asc")["inchikey"].tolist() == ["K3", "K4", "K2", "K1"]
+
+
+def test_explicit_direction_overrides_the_column_default():
+    assert rank_candidates(frame(), "qed:asc")["inchikey"].tolist() == ["K3", "K1", "K4", "K2"]
+    assert rank_candidates(frame(), "sa_score:desc")["inchikey"].tolist() == ["K3", "K4", "K2", "K1"]
+    assert rank_candidates(frame(), " mw : ASC ")["inchikey"].tolist() == ["K3", "K2", "K1", "K4"]
+
+
+def test_lower_is_better_columns_rank_ascending_by_default():
+    assert parse_rank_by("sa_score") == ("sa_score", True) and parse_rank_by("qed") == ("qed", False)
+    ranked = rank_candidates(frame(), "sa_score")
+    assert ranked["inchikey"].tolist() == ["K1", "K2", "K4", "K3"] and ranked["rank"].tolist() == [1, 2, 3, 4]
+    # Ties keep the earlier candidate first and missing values go last, ascending as well.
+    ties = frame(sa_score=[1.0, np.nan, 5.5, 1.0])
+    assert rank_candidates(ties, "sa_score")["inchikey"].tolist() == ["K1", "K4", "K3", "K2"]
+    assert rank_candidates(frame(), "n_alerts")["inchikey"].tolist() == ["K1", "K4", "K3", "K2"]
+
+
+def test_bad_rank_by_names_the_column_direction_and_choices():
+    with pytest.raises(ValueError, match="direction 'up' for column 'qed': choose asc or desc"):
+        rank_candidates(frame(), "qed:up")
+    with pytest.raises(ValueError, match=r"expected COLUMN or COLUMN:asc\|desc"):
+        parse_rank_by(":asc")
+    with pytest.raises(ValueError, match=r"cannot rank by 'logp': choose a numeric column \(.*sa_score"):
+        rank_candidates(frame(), "logp:asc")
+
+
 def test_maxmin_keeps_the_best_then_the_most_different():
     near = np.zeros((4, 4), np.uint8)
     near[:3, 0] = 0xFF  # three near-identical fingerprints
@@ -73,3 +104,9 @@ def test_select_accounts_for_every_row():
     selected, rejects = select_candidates(frame(), packed, max_alerts=1, diverse=1)
     assert len(selected) + len(rejects) == 4 and len(selected) == 1
     assert set(selected["inchikey"]) | set(rejects["inchikey"]) == {"K1", "K2", "K3", "K4"}
+
+
+def test_select_ranks_with_the_column_default_direction():
+    packed = np.zeros((4, 8), dtype=np.uint8)
+    selected, _ = select_candidates(frame(), packed, rank_by="sa_score")
+    assert selected["inchikey"].tolist() == ["K1", "K2", "K4", "K3"]

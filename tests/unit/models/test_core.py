@@ -110,3 +110,25 @@ def test_fitted_prior_of_a_conditional_model_is_conditioned_on_its_target():
     assert z.mean().item() == pytest.approx(2.0, abs=0.05)
     with pytest.raises(ValueError, match="one condition shared by all draws"):
         model.draw_latents(2, condition=torch.tensor([[1.0], [2.0]]), prior="fitted")
+
+
+def test_a_free_condition_is_drawn_from_the_density_given_the_named_ones():
+    model = VAE(VAEConfig(input_dim=6, latent_dim=1, hidden_dims=(5,), kind="cvae", condition_dim=2))
+    # (z, c0, c1): c0 follows c1 closely; z follows c0.
+    cov = torch.tensor([[1.0, 0.9, 0.8], [0.9, 1.0, 0.95], [0.8, 0.95, 1.0]], dtype=torch.float64)
+    model.latent_density = GaussianMixture(torch.ones(1, dtype=torch.float64),
+                                           torch.zeros(1, 3, dtype=torch.float64),
+                                           torch.linalg.cholesky(cov)[None])
+    gen = torch.Generator().manual_seed(0)
+    z, conditions = model.draw(4000, condition=torch.tensor([[float("nan"), 2.0]]), generator=gen,
+                               prior="fitted")
+    assert (conditions[:, 1] == 2.0).all() and conditions[:, 0].std().item() > 0.1  # drawn per draw
+    assert conditions[:, 0].mean().item() == pytest.approx(0.95 * 2.0, abs=0.03)  # E[c0 | c1 = 2]
+    assert z.mean().item() == pytest.approx(0.8 * 2.0, abs=0.05)
+    # Without a density a free condition takes its training mean, 0 once normalized.
+    _, standard = model.draw(3, condition=torch.tensor([[float("nan"), 2.0]]), prior="standard")
+    assert standard.tolist() == [[0.0, 2.0]] * 3
+    with pytest.raises(ValueError, match="need draw"):
+        model.draw_latents(3, condition=torch.tensor([[float("nan"), 2.0]]), prior="fitted")
+    with pytest.raises(ValueError, match="one condition shared"):
+        model.draw(2, condition=torch.tensor([[0.0, 1.0], [0.0, 2.0]]), prior="fitted")

@@ -17,6 +17,14 @@ def test_condition_scaler_round_trip_and_errors():
     assert torch.allclose(scaler.normalize({"clogp": 4.0, "mw": 400.0}), torch.zeros(1, 2))
     with pytest.raises(ValueError, match=r"missing \['clogp'\], unknown \['qed'\]"):
         scaler.normalize({"mw": 1.0, "qed": 0.5})
+    with pytest.raises(ValueError, match=r"missing \['clogp'\], unknown \[\]"):
+        scaler.normalize({"mw": 400.0})
+    partial = scaler.normalize({"mw": 500.0}, partial=True)  # clogp left free
+    assert partial[0, 0].item() == pytest.approx(100.0 / scaler.stds[0]) and torch.isnan(partial[0, 1])
+    with pytest.raises(ValueError, match="unknown"):
+        scaler.normalize({"qed": 0.5}, partial=True)
+    with pytest.raises(ValueError, match="conditions are"):
+        scaler.normalize({}, partial=True)
     with pytest.raises(ValueError, match="finite"):
         ConditionScaler.fit(["mw"], np.array([[np.nan]]))
     constant = ConditionScaler.fit(["x"], np.ones((4, 1)))

@@ -45,6 +45,12 @@ def test_modes_need_their_inputs(values, needle):
         load_config(MolecularRunConfig, None, values)
 
 
+def test_rank_by_direction_is_checked_before_the_run():
+    assert load_config(MolecularRunConfig, None, {"rank_by": "sa_score:asc"}).rank_by == "sa_score:asc"
+    with pytest.raises(ConfigError, match=r"rank_by: .*direction 'up' for column 'qed'"):
+        load_config(MolecularRunConfig, None, {"rank_by": "qed:up"})
+
+
 def test_missing_and_malformed_files(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(MolecularRunConfig, tmp_path / "nope.yaml")
