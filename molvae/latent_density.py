@@ -148,8 +148,11 @@ class GaussianMixture:
         given only the conditions a user named.
         """
         m = len(dims)
-        if len(set(dims)) != m or not all(0 <= d < self.dim for d in dims):
-            raise ValueError(f"dims must be distinct dimensions of 0..{self.dim - 1}, got {dims}")
+        if not 0 < m < self.dim or len(set(dims)) != m or not all(0 <= d < self.dim for d in dims):
+            raise ValueError(f"dims must be 1 to {self.dim - 1} distinct dimensions of 0..{self.dim - 1}, "
+                             f"got {dims}")
+        if torch.as_tensor(values).numel() != m:
+            raise ValueError(f"{m} dims need {m} values, got {torch.as_tensor(values).numel()}")
         if list(dims) == list(range(self.dim - m, self.dim)):
             return self.condition(values)
         order = [d for d in range(self.dim) if d not in set(dims)] + list(dims)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from molvae.chem.candidates import annotate_candidates, in_training_set
+from molvae.chem.candidates import annotate_candidates, training_rows
 from molvae.chem.export import ExportPaths, export_candidates
 from molvae.chem.generate import GenerationRequest, generate_candidates
 from molvae.chem.search import FingerprintLibrary
@@ -34,7 +34,7 @@ def generate_and_export(model: VAE, library: FingerprintLibrary, request: Genera
     """
     if novel and train is None:
         raise ValueError("novel candidates need the training set (--train DATASET_DIR)")
-    exclude = in_training_set(library.names.column("id"), train) if novel else None
+    exclude = training_rows(library, train) if novel else None
     frame, stats = generate_candidates(model, library, request, exclude=exclude, similarity=similarity,
                                        device=device, seed=seed)
     scored = annotate_candidates(frame, library, model, train=train, model_name=model_name, run_id=run_id,

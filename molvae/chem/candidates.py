@@ -53,6 +53,11 @@ def in_training_set(inchikeys: Sequence[str | None] | pa.ChunkedArray,
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def training_rows(library: FingerprintLibrary, train: FingerprintLibrary) -> np.ndarray:
+    """Mask of the library rows whose InChIKey is in ``train``: what ``--novel`` excludes."""
+    return in_training_set(library.names.column("id"), train)
+
+
 def novelty_columns(library: FingerprintLibrary, indices: np.ndarray, inchikeys: list[str],
                     train: FingerprintLibrary | None) -> pd.DataFrame:
     """Nearest training molecule (exact Tanimoto) and whether each candidate is absent from training."""

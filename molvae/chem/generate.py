@@ -170,9 +170,9 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
     available = int((~blocked).sum())
     if available < request.n:  # no number of rounds could help: say so before searching
         raise GenerationShortfall(
-            f"only {available} of the library's {len(library)} molecules are eligible "
-            f"({len(library) - available} excluded, e.g. by --novel), fewer than -n {request.n}. Lower -n or "
-            f"use a larger library.")
+            f"only {available} of the library's {len(library)} molecules are eligible"
+            + (f" ({len(library) - available} excluded, e.g. by --novel)" if available < len(library) else "")
+            + f", fewer than -n {request.n}. Lower -n or use a larger library.")
     chosen: dict[int, tuple[float, int]] = {}  # library row → (decode similarity, seed index)
     raw = 0
     raw_hits: list[int] = []
@@ -240,6 +240,8 @@ def interpolation_path(model: VAE, library: FingerprintLibrary, start: str, end:
     model.eval()
     x = unpack_bits(torch.from_numpy(inputs.packed).to(next(model.parameters()).device))
     probabilities = interpolate(model, x[0], x[1], steps, method).float().cpu().numpy()
+    if not len(library):
+        raise ValueError("the library is empty")
     hits = library.search(probabilities, 1, exclude=exclude, similarity=similarity, device=device)
     if (hits.indices[:, 0] < 0).any():  # k=1 without a threshold misses only when nothing is eligible
         raise ValueError("every library molecule is excluded: none is left to decode the path to")

@@ -40,7 +40,11 @@ _BUILD_ROWS = 100_000
 
 
 def dataset_source_ids(rows: pd.DataFrame) -> list[str]:
-    """Each row's id in its source file: the file's own id (``record_id``), else ``file:row``."""
+    """Each row's id in its source file: the file's own id (``record_id``), else ``file:row``.
+
+    ``file`` is the name without its folder: two inputs of the same name in different folders
+    give the same ``file:row`` ids (the dataset's ``source`` column keeps the full path).
+    """
     files = rows["source"].map({source: Path(source).name for source in rows["source"].unique()})
     located = files + ":" + rows["row"].astype(str)
     return rows["record_id"].where(rows["record_id"].notna() & (rows["record_id"] != ""), located).tolist()
@@ -148,10 +152,9 @@ class FingerprintLibrary:
                     source_ids: Sequence[str] | None = None) -> FingerprintLibrary:
         packed = np.ascontiguousarray(packed, dtype=np.uint8)
         onbits, offsets = _onbit_lists(packed)
-        blank = [None] * len(packed)
         given = {"id": ids, "smiles": smiles, "source_id": source_ids}
-        names = pa.table({column: pa.array(blank if given[column] is None else list(given[column]),
-                                           pa.string()) for column in NAME_COLUMNS})
+        names = pa.table({column: pa.nulls(len(packed), pa.string()) if given[column] is None
+                          else pa.array(list(given[column]), pa.string()) for column in NAME_COLUMNS})
         return cls(packed, onbits, offsets, names, settings)
 
     @classmethod

@@ -16,7 +16,8 @@ The rank score (:func:`rank_score`) is a weighted mean of terms in [0, 1]:
 Alerts are not part of the score; they are names in the export and a filter (``max_alerts``).
 
 Any other numeric column can rank instead, as ``COLUMN`` or ``COLUMN:asc|desc``
-(:func:`parse_rank_by`); without a direction each column sorts best first.
+(:func:`parse_rank_by`); without a direction the columns of :data:`DEFAULT_RANK_DIRECTIONS`
+sort lowest first and all others highest first.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ def interpolate_command(
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Decode points along the latent path; each library molecule is listed once, with its steps."""
-    from molvae.chem.candidates import in_training_set
+    from molvae.chem.candidates import training_rows
     from molvae.chem.export import draw_grid, write_csv
     from molvae.chem.generate import interpolation_path
     from molvae.chem.search import FingerprintLibrary
@@ -38,10 +38,12 @@ def interpolate_command(
 
     if novel and train is None:
         raise ValueError("--novel needs --train DATASET_DIR (the dataset the model was trained on)")
+    if train is not None and not novel:  # unlike generate, the path has no novelty columns to fill
+        raise ValueError("--train is only used with --novel here")
     lib = FingerprintLibrary.open(library)
     exclude = None
-    if novel:  # library ids are InChIKeys, matched against the training set's (as generate does)
-        exclude = in_training_set(lib.names.column("id"), FingerprintLibrary.from_dataset(train))
+    if novel:
+        exclude = training_rows(lib, FingerprintLibrary.from_dataset(train))
     model = load_model(model_dir, resolve_device(device))
     frame = interpolation_path(model, lib, start, end, steps, method, device=device, exclude=exclude)
     if out is None:

@@ -136,17 +136,26 @@ class VAE(nn.Module):
         A conditional model takes ``condition`` as one row shared by all draws; a NaN entry
         leaves that condition free. The fitted density is conditioned on the given entries
         and draws the free ones with the latents, so a free property follows its relation to
-        the given ones in the training data; without a density a free condition takes its
-        training mean (0). ``temperature`` scales the spread of everything drawn.
+        the given ones in the training data. Without a density, a free condition takes its
+        training mean (0), and ``condition`` may instead have one row per draw.
+        ``temperature`` scales the spread of everything drawn.
         """
         if n < 0 or temperature < 0:
             raise ValueError("n and temperature must be non-negative")
         device = next(self.parameters()).device
-        row = self._shared_condition(condition)
         density = self.latent_density if self.uses_fitted_prior(prior) else None
         if density is None:
             z = torch.randn((n, self.latent_dim), generator=generator, device=device) * temperature
-            return z, None if row is None else torch.nan_to_num(row, nan=0.0).to(device).expand(n, -1)
+            if not self.condition_dim:
+                return z, None
+            if condition is None:
+                raise ValueError(f"this model needs a condition of width {self.condition_dim}")
+            # N(0, I) draws ignore the condition, so each draw may have its own (a class per row).
+            rows = condition.reshape(-1, self.condition_dim).to(device)
+            if len(rows) not in (1, n):
+                raise ValueError(f"expected 1 or {n} condition rows, got {len(rows)}")
+            return z, torch.nan_to_num(rows, nan=0.0).expand(n, -1)
+        row = self._shared_condition(condition)
         if density.dim != self.latent_dim + self.condition_dim:
             raise ValueError(f"the fitted density has {density.dim} dimensions; this model needs "
                              f"{self.latent_dim + self.condition_dim} (latent + condition)")
@@ -163,7 +172,7 @@ class VAE(nn.Module):
         return z, conditions
 
     def _shared_condition(self, condition: torch.Tensor | None) -> torch.Tensor | None:
-        # The one condition row all draws share (None for an unconditional model).
+        # The one condition row all draws from the fitted density share (None if unconditional).
         if not self.condition_dim:
             return None
         if condition is None:

@@ -59,6 +59,9 @@ class ConditionScaler:
             unknown = [n for n in values if n not in self.names]
             if (missing and not partial) or unknown or not values:
                 raise ValueError(f"conditions are {list(self.names)}; missing {missing}, unknown {unknown}")
+            bad = [n for n, v in values.items() if not np.isfinite(v)]
+            if bad:  # NaN marks a free condition; a given one must be a number
+                raise ValueError(f"condition {bad[0]!r} must be a finite number, got {values[bad[0]]}")
             values = np.array([[values.get(n, np.nan) for n in self.names]], dtype=np.float64)
         values = np.asarray(values, dtype=np.float64).reshape(-1, len(self.names))
         return torch.from_numpy((values - np.array(self.means)) / np.array(self.stds)).float()

@@ -39,6 +39,8 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
     assert len(table) == 20 * 5 + 2
+    # The library's molecules are named by their place in the ingested file (it has no id column).
+    assert table["library_id"].iloc[:100].str.fullmatch(r"mols\.csv:\d+").all()
     assert table["input_row"].tolist()[-2:] == [21, 22] and table["reason"].iloc[-2].startswith("unparseable")
     # Unparseable input is echoed as it came, so a spreadsheet formula is made inert.
     assert table["input_smiles"].iloc[-1] == "'=1+2" and table["reason"].iloc[-1].startswith("unparseable")
@@ -65,7 +67,8 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
                     "--run-id", "r1")
     assert generated.exit_code == 0, generated.output
     candidates = pd.read_csv(tmp_path / "cand.csv")
-    assert len(candidates) == 5 and candidates["library_id"].is_unique
+    assert len(candidates) == 5 and candidates["library_id"].str.fullmatch(r"mols\.csv:\d+").all()
+    assert candidates["library_id"].is_unique
     assert set(EXPORT_COLUMNS) <= set(candidates.columns) and (candidates["run_id"] == "r1").all()
     # The library is the training set: each candidate is its own nearest training molecule.
     assert not candidates["novel"].any() and (candidates["nearest_train_similarity"] == 1.0).all()
@@ -106,6 +109,7 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
     assert (tmp_path / "path.png").read_bytes()[:4] == b"\x89PNG"
     assert steps["first_step"].iloc[0] == 0 and steps["last_step"].max() == 7
     assert steps["library_index"].is_unique and steps["steps"].sum() == 8
+    assert steps["library_id"].str.fullmatch(r"mols\.csv:\d+").all()
 
     # A library of the training set and 100 more molecules: --novel keeps the path off the training set.
     (tmp_path / "all.csv").write_text("".join(lines))
@@ -124,3 +128,6 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
     lone = run("interpolate", tmp_path / "m", queries[0], queries[1], "--library", tmp_path / "lib-all",
                "--novel")
     assert lone.exit_code == 1 and "--novel needs --train" in lone.output
+    idle = run("interpolate", tmp_path / "m", queries[0], queries[1], "--library", tmp_path / "lib-all",
+               "--train", tmp_path / "ds")
+    assert idle.exit_code == 1 and "--train is only used with --novel" in idle.output

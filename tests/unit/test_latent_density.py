@@ -67,10 +67,12 @@ def test_condition_on_any_dimensions_matches_the_closed_form():
     assert np.allclose((given.scale_tril[0] @ given.scale_tril[0].T).numpy(), [[0.75, -0.15], [-0.15, 0.91]])
     trailing = mixture.condition_on([2], torch.tensor([2.5]))
     assert torch.equal(trailing.means, mixture.condition(torch.tensor([2.5])).means)
-    with pytest.raises(ValueError, match=r"distinct dimensions of 0\.\.2"):
+    with pytest.raises(ValueError, match=r"1 to 2 distinct dimensions of 0\.\.2"):
         mixture.condition_on([1, 1], torch.tensor([0.0, 0.0]))
     with pytest.raises(ValueError, match="distinct dimensions"):
         mixture.condition_on([3], torch.tensor([0.0]))
+    with pytest.raises(ValueError, match="1 dims need 1 values, got 2"):
+        mixture.condition_on([0], torch.tensor([0.0, 1.0]))
 
 
 def test_condition_reweights_components_by_how_well_they_explain_the_value():

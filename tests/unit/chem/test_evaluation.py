@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from molvae.chem.evaluation import CONTROL_LEVELS, control_metrics, decode_prior, prior_metrics
+from molvae.chem.evaluation import (
+    CONTROL_LEVELS,
+    control_metrics,
+    decode_prior,
+    prior_metrics,
+    train_similarity,
+)
 from molvae.chem.experiment import fit_latent_density
 from molvae.chem.fingerprints import FingerprintSettings
 from molvae.chem.ingest import IngestSettings, ingest
@@ -100,6 +106,21 @@ def test_prior_metrics_put_the_fitted_density_beside_standard_draws(dataset):
     # The N(0, I) numbers beside the fitted ones are those of the unfitted run, draw for draw.
     assert fitted["standard_raw_unique_fraction"] == standard["raw_unique_fraction"]
     assert fitted["standard_median_decode_similarity"] == standard["median_decode_similarity"]
+    # The library is the training set here: every hit, model's or random, is a training molecule.
+    assert fitted["train_similarity"] == fitted["random_train_similarity"] == 1.0
+
+
+def test_train_similarity_is_the_mean_tanimoto_to_the_nearest_training_molecule():
+    def packed(rows):
+        bits = np.zeros((len(rows), 64), dtype=np.uint8)
+        for i, on in enumerate(rows):
+            bits[i, on] = 1
+        return np.packbits(bits, axis=1)
+
+    library = FingerprintLibrary.from_packed(packed([[0, 1], [2, 3], [9]]))
+    train = FingerprintLibrary.from_packed(packed([[0, 1, 2], [3]]))
+    # Row 0: 2/3 to {0,1,2}; row 1: 1/4 to {0,1,2} but 1/2 to {3}.
+    assert train_similarity(library, np.array([0, 1]), train, "cpu") == pytest.approx((2 / 3 + 1 / 2) / 2)
 
 
 def test_a_bad_prior_fails_before_any_work(dataset, monkeypatch):

@@ -128,6 +128,11 @@ def test_a_free_condition_is_drawn_from_the_density_given_the_named_ones():
     # Without a density a free condition takes its training mean, 0 once normalized.
     _, standard = model.draw(3, condition=torch.tensor([[float("nan"), 2.0]]), prior="standard")
     assert standard.tolist() == [[0.0, 2.0]] * 3
+    # N(0, I) draws do not use the condition: one row per draw is fine (a class per image).
+    _, per_draw = model.draw(2, condition=torch.tensor([[0.0, 1.0], [0.0, 2.0]]), prior="standard")
+    assert per_draw.tolist() == [[0.0, 1.0], [0.0, 2.0]]
+    with pytest.raises(ValueError, match="expected 1 or 3 condition rows"):
+        model.draw(3, condition=torch.zeros(2, 2), prior="standard")
     with pytest.raises(ValueError, match="need draw"):
         model.draw_latents(3, condition=torch.tensor([[float("nan"), 2.0]]), prior="fitted")
     with pytest.raises(ValueError, match="one condition shared"):

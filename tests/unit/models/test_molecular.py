@@ -25,6 +25,8 @@ def test_condition_scaler_round_trip_and_errors():
         scaler.normalize({"qed": 0.5}, partial=True)
     with pytest.raises(ValueError, match="conditions are"):
         scaler.normalize({}, partial=True)
+    with pytest.raises(ValueError, match="'mw' must be a finite number"):
+        scaler.normalize({"mw": float("nan")}, partial=True)
     with pytest.raises(ValueError, match="finite"):
         ConditionScaler.fit(["mw"], np.array([[np.nan]]))
     constant = ConditionScaler.fit(["x"], np.ones((4, 1)))
