@@ -55,7 +55,8 @@ def score_smiles(model: VAE, smiles: Sequence[str], read_errors: Mapping[int, st
     if not quantiles:
         raise ValueError("this model has no training-set anomaly reference (train it with molvae train)")
     inputs = prepare_inputs(smiles, model_fingerprint_settings(model), read_errors)
-    scores = fingerprint_scores(model, inputs.packed, own_conditions(model, inputs.molecules), seed)
+    inputs, conditions = own_conditions(model, inputs)
+    scores = fingerprint_scores(model, inputs.packed, conditions, seed)
     ranks = percentile(scores, quantiles)
     found = dict(zip(inputs.positions, range(len(inputs.positions)), strict=True))
     rows = []

@@ -68,13 +68,27 @@ def check_compatible(model: VAE, library: FingerprintLibrary) -> FingerprintSett
     return settings
 
 
-def own_conditions(model: VAE, molecules: Sequence[StandardMolecule]) -> torch.Tensor | None:
-    """For a conditional model, each molecule's own property values as its normalized condition."""
+def own_conditions(model: VAE, inputs: PreparedInputs) -> tuple[PreparedInputs, torch.Tensor | None]:
+    """For a conditional model, each input's own property values as its normalized condition.
+
+    An input whose conditioning property RDKit cannot compute moves to ``rejected`` with that
+    reason, rather than scoring NaN; the returned inputs are those left.
+    """
     if not model.condition_dim:
-        return None
+        return inputs, None
     scaler = ConditionScaler.from_config(model.config)
-    values = compute_properties_frame([m.mol for m in molecules], list(scaler.names))
-    return scaler.normalize(values.to_numpy(dtype=np.float64))
+    values = compute_properties_frame([m.mol for m in inputs.molecules], list(scaler.names))
+    unknown = ~np.isfinite(values.to_numpy(dtype=np.float64))
+    if unknown.any():
+        rejected = dict(inputs.rejected)
+        for j in np.flatnonzero(unknown.any(axis=1)):
+            name = scaler.names[int(np.argmax(unknown[j]))]
+            rejected[inputs.positions[j]] = f"{name} could not be computed, and the model conditions on it"
+        keep = np.flatnonzero(~unknown.any(axis=1))
+        inputs = PreparedInputs([inputs.positions[j] for j in keep], [inputs.molecules[j] for j in keep],
+                                inputs.packed[keep], rejected)
+        values = values.iloc[keep]
+    return inputs, scaler.normalize(values.to_numpy(dtype=np.float64))
 
 
 @torch.no_grad()
@@ -95,7 +109,8 @@ def reconstruct(model: VAE, library: FingerprintLibrary, smiles: Sequence[str], 
     """One row per (input, rank) in input order; a rejected input gets one row with its reason."""
     settings = check_compatible(model, library)
     inputs = prepare_inputs(smiles, settings, read_errors)
-    probabilities = decode_means(model, inputs.packed, own_conditions(model, inputs.molecules))
+    inputs, conditions = own_conditions(model, inputs)
+    probabilities = decode_means(model, inputs.packed, conditions)
     hits = library.search(probabilities, k, similarity=similarity, device=device)
     found = hits.indices[hits.indices >= 0]
     inchikeys = dict(zip(found.tolist(), library.ids_at(found), strict=True))

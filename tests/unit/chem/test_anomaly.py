@@ -1,10 +1,12 @@
 import numpy as np
 import pytest
+from rdkit import Chem
 
+from molvae.chem import reconstruct
 from molvae.chem.anomaly import percentile, reference_quantiles, score_smiles
 from molvae.chem.fingerprints import FingerprintSettings
 from molvae.models import VAE
-from molvae.models.molecular import molecular_config
+from molvae.models.molecular import ConditionScaler, molecular_config
 
 
 def test_percentiles_against_the_reference():
@@ -28,3 +30,22 @@ def test_scoring_needs_a_reference_and_keeps_input_order():
     assert frame["input_row"].tolist() == [1, 2, 3]
     assert frame["reason"].tolist()[1].startswith("unparseable") and frame["reason"][0] == ""
     assert frame["anomaly_score"][0] > 0 and 0 <= frame["anomaly_percentile"][2] <= 100
+
+
+def test_a_conditional_model_rejects_an_input_whose_condition_cannot_be_computed(monkeypatch):
+    scaler = ConditionScaler.fit(["mw"], np.array([[16.0], [100.0]]))
+    model = VAE(molecular_config("cvae", FingerprintSettings(n_bits=256), latent_dim=2, hidden_dims=(8,),
+                                 conditions=scaler))
+    model.config.metadata["anomaly_reference"] = list(np.linspace(10, 200, 101))
+    real = reconstruct.compute_properties_frame
+
+    def mw_unknown_for_phenol(mols, names):  # as RDKit leaves a property it cannot compute
+        frame = real(mols, names)
+        frame.loc[[Chem.MolToSmiles(m) == "Oc1ccccc1" for m in mols], "mw"] = np.nan
+        return frame
+
+    monkeypatch.setattr(reconstruct, "compute_properties_frame", mw_unknown_for_phenol)
+    frame = score_smiles(model, ["CCO", "c1ccccc1O", "C1CC(", "CCN"])
+    assert frame["reason"].tolist()[1] == "mw could not be computed, and the model conditions on it"
+    assert frame["reason"].tolist()[2].startswith("unparseable") and np.isnan(frame["anomaly_score"][1])
+    assert np.isfinite(frame["anomaly_score"][[0, 3]]).all() and frame["input_row"].tolist() == [1, 2, 3, 4]
