@@ -95,6 +95,9 @@ def main() -> None:
                         help="sweep: skip configurations that would end past this many minutes.")
     parser.add_argument("--batch-size", type=int, default=512, help="sweep: training batch size.")
     parser.add_argument("--betas", default="1,0.05,0.01,0.002", help="sweep: β values (1 warms up).")
+    parser.add_argument("--latent-dims", default="",
+                        help="sweep: latent sizes to run at the default hidden layers and the best β.")
+    parser.add_argument("--no-large", action="store_true", help="sweep: skip the larger model.")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="density: the sweep model's name.")
     parser.add_argument("--components", default="1,4,16",
                         help="density: mixture sizes to fit; the first is saved with the model.")
@@ -113,12 +116,13 @@ def main() -> None:
     result = SECTIONS[args.section](args)
     out = RESULTS / f"molecular_{args.section}.json"
     if args.section == "sweep":
-        out = sweep_results(args.batch_size, args.train_rows or 200_000)
+        out = sweep_results(args.batch_size, args.train_rows or 200_000, args.latent_dims)
     elif args.section in ("density", "hubness"):
         out = RESULTS / f"molecular_{args.section}_{args.library}.json"
     elif args.section == "guide":
         grid = f"k{args.guide_ks}_band{args.guide_bands}_hubness{args.neighbours}".replace(",", "-")
-        out = RESULTS / f"molecular_guide_{args.cvae.name}_{grid}.json"
+        seed = f"_seed{args.seed}" if args.seed else ""  # other seeds: held-out checks of a setting
+        out = RESULTS / f"molecular_guide_{args.cvae.name}_{grid}{seed}.json"
     write_json(out, {"result": result, "seconds": time.perf_counter() - started,
                 "command": " ".join(sys.argv[1:])})
 

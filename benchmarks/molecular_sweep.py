@@ -27,16 +27,22 @@ from molecular_data import MODELS, RESULTS, K, test_library, train_sample
 
 
 # -- sweep -----------------------------------------------------------------------------
-def grid(epochs: int, steps_per_epoch: int, betas: list[float]) -> list[dict[str, Any]]:
-    """β runs at the default size (β = 1 with a warm-up over half the epochs); the larger model
-    takes the β with the best top-1 (then mean decode similarity) among them."""
+def grid(epochs: int, steps_per_epoch: int, betas: list[float], latent_dims: list[int] = (),
+         large: bool = True) -> list[dict[str, Any]]:
+    """β runs at the default size (β = 1 with a warm-up over half the epochs); then the default
+    hidden layers at each of ``latent_dims`` and, with ``large``, the larger model, which take
+    the β with the best top-1 (then mean decode similarity) among the β runs."""
     runs = [{"name": "β=1, warm-up", "beta": 1.0, "warmup_steps": max(1, epochs // 2) * steps_per_epoch}
             for b in betas if b == 1.0]
     runs += [{"name": f"β={b}", "beta": b, "warmup_steps": 0} for b in betas if b != 1.0]
     for run in runs:
         run |= {"hidden_dims": [1024, 512], "latent_dim": 128, "epochs": epochs}
-    return [*runs, {"name": "large (2048,1024)/256, best β", "beta": None, "warmup_steps": 0,
-                    "hidden_dims": [2048, 1024], "latent_dim": 256, "epochs": epochs}]
+    runs += [{"name": f"(1024,512)/{d}, best β", "beta": None, "warmup_steps": 0, "hidden_dims": [1024, 512],
+              "latent_dim": d, "epochs": epochs} for d in latent_dims]
+    if large:
+        runs.append({"name": "large (2048,1024)/256, best β", "beta": None, "warmup_steps": 0,
+                     "hidden_dims": [2048, 1024], "latent_dim": 256, "epochs": epochs})
+    return runs
 
 
 def relative_cost(hidden: list[int], latent: int, n_bits: int = 2048) -> float:
@@ -88,11 +94,13 @@ def evaluate(model: VAE, library: FingerprintLibrary, smiles: list[str], prior_s
     return out
 
 
-def sweep_results(batch: int, rows: int) -> Path:
-    """The first sweep (batch 512) keeps its name; other batch sizes are named by batch and rows."""
-    if batch == 512:
+def sweep_results(batch: int, rows: int, latent_dims: str = "") -> Path:
+    """The first sweep (batch 512) keeps its name; others are named by batch and rows, and by
+    latent sizes when they ran some."""
+    if batch == 512 and not latent_dims:
         return RESULTS / "molecular_sweep.json"
-    return RESULTS / f"molecular_sweep_batch{batch}_rows{rows}.json"
+    latent = f"_latent{latent_dims.replace(',', '-')}" if latent_dims else ""
+    return RESULTS / f"molecular_sweep_batch{batch}_rows{rows}{latent}.json"
 
 
 def sweep(args: argparse.Namespace) -> dict[str, Any]:
@@ -105,7 +113,8 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     eval_rows = np.sort(np.random.default_rng(args.seed).choice(len(test), args.eval_rows, replace=False))
     smiles = test.molecules(["smiles"])["smiles"].iloc[eval_rows].tolist()
     batch = args.batch_size
-    runs = grid(args.epochs, -(-n_train // batch), [float(b) for b in args.betas.split(",")])
+    runs = grid(args.epochs, -(-n_train // batch), [float(b) for b in args.betas.split(",")],
+                [int(d) for d in args.latent_dims.split(",") if d], not args.no_large)
     if batch != 512:  # other batch sizes keep their own models and results
         for run in runs:
             run["name"] += f", batch {batch}" + ("" if rows == 100_000 else f", {rows // 1000}k rows")
@@ -117,11 +126,15 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     budget = args.budget_min * 60
     per_epoch_default = None
     for run in runs:
-        if run["beta"] is None:  # the larger model takes the β with the best top-1 recovery
-            best = max(results["runs"].values(), key=lambda r: (r["soft-tanimoto"]["top1"],
-                                                                r["soft-tanimoto"]["mean_decode_similarity"]))
+        if run["beta"] is None:  # size runs take the β with the best top-1 recovery
+            best = max((r for r in results["runs"].values()
+                        if r["latent_dim"] == 128 and r["hidden_dims"] == [1024, 512]),
+                       key=lambda r: (r["soft-tanimoto"]["top1"],
+                                      r["soft-tanimoto"]["mean_decode_similarity"]))
             run["beta"], run["warmup_steps"] = best["beta"], best["warmup_steps"]
-            run["name"] = f"large (2048,1024)/256, β={run['beta']}"
+            # The large model's name predates latent runs; its trained folder is reused by it.
+            run["name"] = (f"large (2048,1024)/256, β={run['beta']}" if run["hidden_dims"] == [2048, 1024]
+                           else run["name"].replace("best β", f"β={run['beta']}"))
         elapsed = time.perf_counter() - started
         if per_epoch_default is not None:
             estimate = (per_epoch_default * relative_cost(run["hidden_dims"], run["latent_dim"])
@@ -151,7 +164,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
               f"{metrics['val_kl_nats']:.1f}, prior median {soft['prior_median_decode_similarity']:.3f}, "
               f"unique {soft['prior_unique_fraction']:.3f}; train {train_s:.0f} s, eval {eval_s:.0f} s",
               flush=True)
-        write_json(sweep_results(batch, rows), {"result": results, "partial": True})
+        write_json(sweep_results(batch, rows, args.latent_dims), {"result": results, "partial": True})
 
     recovery_rows, prior_rows = [], []
     for name, r in results["runs"].items():
