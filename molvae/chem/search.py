@@ -16,6 +16,7 @@ empty fingerprints score 0.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -193,6 +194,10 @@ class FingerprintLibrary:
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r")
                   for name in ("packed", "onbits", "offsets")}
         names = pa.ipc.open_file(pa.memory_map(str(folder / NAMES_FILE))).read_all()
+        if "source_id" not in names.column_names:
+            warnings.warn(f"{folder} was built before libraries kept each molecule's id in its source "
+                          f"file, so library_id will be empty; rebuild it with 'molvae library build'",
+                          stacklevel=2)
         reserved = ("format", "format_version", "rows", "fingerprints")
         metadata = {key: value for key, value in info.items() if key not in reserved}
         return cls(arrays["packed"], arrays["onbits"], arrays["offsets"], names,

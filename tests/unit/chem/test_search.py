@@ -178,6 +178,17 @@ def test_bad_options(library):
         library.search(q, 3, exclude=[700], device="cpu")
 
 
+def test_opening_a_library_without_source_ids_warns_that_library_id_will_be_empty(tmp_path, library_bits):
+    FingerprintLibrary.from_packed(np.packbits(library_bits[:3], axis=1), ids=["a", "b", "c"]).save(tmp_path)
+    names = pa.ipc.open_file(str(tmp_path / "molecules.arrow")).read_all().drop_columns(["source_id"])
+    with pa.OSFile(str(tmp_path / "molecules.arrow"), "wb") as sink, \
+            pa.ipc.new_file(sink, names.schema) as out:
+        out.write_table(names)  # as an older molvae wrote it
+    with pytest.warns(UserWarning, match="library_id will be empty; rebuild it"):
+        library = FingerprintLibrary.open(tmp_path)
+    assert library.source_ids_at([2]) == [None] and library.ids_at([2]) == ["c"]
+
+
 def test_a_library_saved_before_source_ids_reads_them_as_unknown(library_bits):
     packed = np.packbits(library_bits[:3], axis=1)
     onbits, offsets = _onbit_lists(packed)
