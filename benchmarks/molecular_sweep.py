@@ -28,13 +28,16 @@ from molecular_data import MODELS, RESULTS, K, test_library, train_sample
 
 # -- sweep -----------------------------------------------------------------------------
 def grid(epochs: int, steps_per_epoch: int, betas: list[float], latent_dims: list[int] = (),
-         large: bool = True) -> list[dict[str, Any]]:
-    """β runs at the default size (β = 1 with a warm-up over half the epochs); then the default
-    hidden layers at each of ``latent_dims`` and, with ``large``, the larger model, which take
-    the β with the best top-1 (then mean decode similarity) among the β runs."""
+         large: bool = True, capacities: list[float] = ()) -> list[dict[str, Any]]:
+    """β runs at the default size (β = 1 with a warm-up over half the epochs); capacity runs
+    (Burgess et al.: KL held at C nats, C rising over half the steps) at the default size;
+    then the default hidden layers at each of ``latent_dims`` and, with ``large``, the larger
+    model, which take the β with the best top-1 (then mean decode similarity) among the β runs."""
     runs = [{"name": "β=1, warm-up", "beta": 1.0, "warmup_steps": max(1, epochs // 2) * steps_per_epoch}
             for b in betas if b == 1.0]
     runs += [{"name": f"β={b}", "beta": b, "warmup_steps": 0} for b in betas if b != 1.0]
+    runs += [{"name": f"C={c:g} nats", "beta": 1.0, "warmup_steps": 0, "capacity": c,
+              "capacity_steps": max(1, epochs // 2) * steps_per_epoch} for c in capacities]
     for run in runs:
         run |= {"hidden_dims": [1024, 512], "latent_dim": 128, "epochs": epochs}
     runs += [{"name": f"(1024,512)/{d}, best β", "beta": None, "warmup_steps": 0, "hidden_dims": [1024, 512],
@@ -73,7 +76,8 @@ def train_run(dataset_dir: Path, run: dict[str, Any], batch_size: int, seed: int
     metrics = train_molecular_model(
         dataset_dir, folder, kind="vae" if run["beta"] == 1.0 else "beta-vae", train_config=config,
         latent_dim=run["latent_dim"], hidden_dims=run["hidden_dims"], beta=run["beta"],
-        warmup_steps=run["warmup_steps"])
+        warmup_steps=run["warmup_steps"], capacity=run.get("capacity"),
+        capacity_steps=run.get("capacity_steps", 10_000))
     write_json(spec_file, spec)
     return metrics
 
@@ -94,13 +98,14 @@ def evaluate(model: VAE, library: FingerprintLibrary, smiles: list[str], prior_s
     return out
 
 
-def sweep_results(batch: int, rows: int, latent_dims: str = "") -> Path:
+def sweep_results(batch: int, rows: int, latent_dims: str = "", capacities: str = "") -> Path:
     """The first sweep (batch 512) keeps its name; others are named by batch and rows, and by
-    latent sizes when they ran some."""
-    if batch == 512 and not latent_dims:
+    latent sizes or capacities when they ran some."""
+    if batch == 512 and not latent_dims and not capacities:
         return RESULTS / "molecular_sweep.json"
     latent = f"_latent{latent_dims.replace(',', '-')}" if latent_dims else ""
-    return RESULTS / f"molecular_sweep_batch{batch}_rows{rows}{latent}.json"
+    capacity = f"_capacity{capacities.replace(',', '-')}" if capacities else ""
+    return RESULTS / f"molecular_sweep_batch{batch}_rows{rows}{latent}{capacity}.json"
 
 
 def sweep(args: argparse.Namespace) -> dict[str, Any]:
@@ -114,7 +119,8 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     smiles = test.molecules(["smiles"])["smiles"].iloc[eval_rows].tolist()
     batch = args.batch_size
     runs = grid(args.epochs, -(-n_train // batch), [float(b) for b in args.betas.split(",")],
-                [int(d) for d in args.latent_dims.split(",") if d], not args.no_large)
+                [int(d) for d in args.latent_dims.split(",") if d], not args.no_large,
+                [float(c) for c in args.capacities.split(",") if c])
     if batch != 512:  # other batch sizes keep their own models and results
         for run in runs:
             run["name"] += f", batch {batch}" + ("" if rows == 100_000 else f", {rows // 1000}k rows")
@@ -127,8 +133,8 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     per_epoch_default = None
     for run in runs:
         if run["beta"] is None:  # size runs take the β with the best top-1 recovery
-            best = max((r for r in results["runs"].values()
-                        if r["latent_dim"] == 128 and r["hidden_dims"] == [1024, 512]),
+            best = max((r for r in results["runs"].values() if "capacity" not in r
+                        and r["latent_dim"] == 128 and r["hidden_dims"] == [1024, 512]),
                        key=lambda r: (r["soft-tanimoto"]["top1"],
                                       r["soft-tanimoto"]["mean_decode_similarity"]))
             run["beta"], run["warmup_steps"] = best["beta"], best["warmup_steps"]
@@ -164,7 +170,8 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
               f"{metrics['val_kl_nats']:.1f}, prior median {soft['prior_median_decode_similarity']:.3f}, "
               f"unique {soft['prior_unique_fraction']:.3f}; train {train_s:.0f} s, eval {eval_s:.0f} s",
               flush=True)
-        write_json(sweep_results(batch, rows, args.latent_dims), {"result": results, "partial": True})
+        write_json(sweep_results(batch, rows, args.latent_dims, args.capacities),
+                   {"result": results, "partial": True})
 
     recovery_rows, prior_rows = [], []
     for name, r in results["runs"].items():
