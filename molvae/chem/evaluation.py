@@ -73,8 +73,9 @@ def decode_prior(
     ``guide.k`` nearest molecules closest to the guide's targets. The hubness correction
     (``hubness`` neighbours, 0 = off) is taken over all ``n`` draws together, as CSLS takes
     it over its whole query set; :func:`~molvae.chem.generate.generate_candidates` takes it
-    per round. ``batch_size`` bounds memory only, but with ``decode="sample"`` it changes
-    which draws are made (each batch's Bernoulli bits use the random stream in turn).
+    per round. ``batch_size`` bounds memory, but it also changes which draws are made: each
+    batch takes its latents (and, with ``decode="sample"``, its Bernoulli bits) from the
+    random stream in turn, so results are reproducible for a given seed and batch size.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -112,7 +113,10 @@ def _set_metrics(
 ) -> dict[str, float]:
     smiles = library.smiles_at(rows)
     unique_smiles = list(dict.fromkeys(smiles))
+    # Computed once per molecule, weighted per hit: like every other set metric (and MOSES),
+    # W1 counts a hub as often as draws landed on it.
     properties = compute_properties_frame([Chem.MolFromSmiles(s) for s in unique_smiles], _W1_PROPERTIES)
+    properties = properties.set_axis(unique_smiles).loc[smiles].reset_index(drop=True)
     return {"train_similarity": train_similarity(library, rows, train_library, device)} | set_metrics(
         smiles,
         np.asarray(library.packed[rows]),

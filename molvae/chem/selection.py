@@ -34,11 +34,12 @@ DOMAIN_PERCENTILES = (5.0, 95.0)
 REJECT_COLUMNS = ("smiles", "inchikey", "library_id", "reason")
 RANK_DIRECTIONS = ("asc", "desc")
 # Columns where a lower value is the better candidate, so they rank ascending unless told otherwise:
-# SA runs from 1 (easy) to 10 (hard), ad_score is the model's −ELBO and ad_percentile its training
-# percentile (lower: more like the training molecules), and rule violations and alerts are faults.
-# Every other column (score, qed, decode_similarity, ...) ranks highest first.
-DEFAULT_RANK_DIRECTIONS: dict[str, str] = {"sa_score": "asc", "ad_score": "asc", "ad_percentile": "asc",
-                                           "lipinski_violations": "asc", "n_alerts": "asc"}
+# SA runs from 1 (easy) to 10 (hard), and rule violations and alerts are faults. Every other
+# column (score, qed, decode_similarity, ...) ranks highest first, except the two-tailed ones.
+DEFAULT_RANK_DIRECTIONS: dict[str, str] = {"sa_score": "asc", "lipinski_violations": "asc", "n_alerts": "asc"}
+# Both tails of the anomaly score are out of domain (see in_domain above): no direction is
+# "best first", so ranking by them needs one given explicitly.
+TWO_TAILED = ("ad_score", "ad_percentile")
 
 
 def parse_ranges(text: str | None) -> dict[str, tuple[float, float]]:
@@ -100,6 +101,10 @@ def parse_rank_by(text: str) -> tuple[str, bool]:
     if not column:
         raise ValueError(f"bad rank-by {text!r}: expected COLUMN or COLUMN:asc|desc, e.g. sa_score:asc")
     if not sep:
+        if column in TWO_TAILED:
+            raise ValueError(f"both tails of {column} are out of domain, so it has no best-first order: give "
+                             f"{column}:asc or {column}:desc, or rank by 'score', whose in_domain term "
+                             f"counts both tails")
         direction = DEFAULT_RANK_DIRECTIONS.get(column, "desc")
     if direction.lower() not in RANK_DIRECTIONS:
         raise ValueError(f"bad rank-by direction {direction!r} for column {column!r}: "

@@ -63,8 +63,8 @@ def generate_command(
     rank_by: str = typer.Option(
         "score", "--rank-by",
         help="COLUMN or COLUMN:asc|desc: 'score' (documented) or any numeric column. Without a direction, "
-             "sa_score, ad_score, ad_percentile, lipinski_violations and n_alerts rank lowest first, "
-             "the rest highest first."),
+             "sa_score, lipinski_violations and n_alerts rank lowest first, ad_score and ad_percentile need "
+             "one (both their tails are out of domain), the rest rank highest first."),
     diverse: int | None = typer.Option(None, "--diverse", help="Keep N by MaxMin diversity after ranking."),
     decode: str = typer.Option("sample", "--decode",
                                help="sample: Bernoulli bits, exact Tanimoto; mean: soft Tanimoto."),

@@ -5,9 +5,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rdkit import Chem
+from scipy.stats import wasserstein_distance
 
 from molvae.chem.evaluation import (
     CONTROL_LEVELS,
+    _set_metrics,
     control_metrics,
     decode_prior,
     prior_metrics,
@@ -16,6 +19,7 @@ from molvae.chem.evaluation import (
 from molvae.chem.experiment import fit_latent_density
 from molvae.chem.fingerprints import FingerprintSettings
 from molvae.chem.ingest import IngestSettings, ingest
+from molvae.chem.properties import compute_properties_frame
 from molvae.chem.search import FingerprintLibrary
 from molvae.data import MoleculeDataset
 from molvae.models import VAE
@@ -131,3 +135,16 @@ def test_a_bad_prior_fails_before_any_work(dataset, monkeypatch):
     library = FingerprintLibrary.from_dataset(dataset.folder)
     with pytest.raises(ValueError, match="prior must be one of"):
         evaluation.evaluate_model(model, library, dataset, dataset, prior="gmm", device="cpu")
+
+
+def test_property_distances_count_a_hub_as_often_as_draws_hit_it(dataset):
+    library = FingerprintLibrary.from_dataset(dataset.folder)
+    smiles = library.smiles_at([0, 1, 2])
+    reference = compute_properties_frame([Chem.MolFromSmiles(s) for s in smiles],
+                                         ["clogp", "sa_score", "qed", "mw"])
+    reference.insert(0, "smiles", smiles)
+    hub = np.array([0, 0, 0, 1])  # three draws on row 0
+    metrics = _set_metrics(hub, library, set(), library, reference, np.asarray(library.packed[:3]), "cpu")
+    mw = reference["mw"].to_numpy()
+    assert metrics["w1_mw"] == pytest.approx(wasserstein_distance(mw[[0, 0, 0, 1]], mw))
+    assert metrics["w1_mw"] != pytest.approx(wasserstein_distance(mw[[0, 1]], mw))  # not once per molecule

@@ -88,6 +88,13 @@ def test_bad_rank_by_names_the_column_direction_and_choices():
         rank_candidates(frame(), "logp:asc")
 
 
+def test_the_two_tailed_domain_columns_need_a_direction():
+    with pytest.raises(ValueError, match="both tails of ad_percentile are out of domain"):
+        rank_candidates(frame(), "ad_percentile")
+    ranked = rank_candidates(frame(), "ad_percentile:asc")
+    assert ranked["ad_percentile"].tolist() == [3.0, 40.0, 50.0, 99.0]
+
+
 def test_maxmin_keeps_the_best_then_the_most_different():
     near = np.zeros((4, 4), np.uint8)
     near[:3, 0] = 0xFF  # three near-identical fingerprints
