@@ -8,6 +8,11 @@ set -eu
 : "${MLFLOW_ADMIN_USERNAME:?set MLFLOW_ADMIN_USERNAME in docker/.env}"
 : "${MLFLOW_ADMIN_PASSWORD:?set MLFLOW_ADMIN_PASSWORD in docker/.env}"
 : "${MLFLOW_AUTH_DATABASE_URI:?set MLFLOW_AUTH_DATABASE_URI (the basic-auth user store)}"
+# MLflow refuses a shorter admin password only deep in its start-up, and the container restarts.
+if [ "${#MLFLOW_ADMIN_PASSWORD}" -lt 12 ]; then
+    echo "mlflow-entrypoint: MLFLOW_ADMIN_PASSWORD must be at least 12 characters (MLflow's rule)" >&2
+    exit 1
+fi
 
 conf="${MLFLOW_AUTH_CONFIG_PATH:-/tmp/mlflow-auth/basic_auth.ini}"
 mkdir -p "$(dirname "$conf")"

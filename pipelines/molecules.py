@@ -7,6 +7,8 @@ or through a work pool with ``prefect.yaml``.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +21,47 @@ from pipelines import tasks, tracking
 from pipelines.config import MolecularRunConfig, load_config
 
 
-def _cached(task: Any, marker: str, *args: Any) -> str:
-    """Run a cached task; if the folder its cached result names has lost ``marker``, run it afresh."""
+def _cached(task: Any, still_valid: Callable[[Path], bool], *args: Any) -> str:
+    """Run a cached task; if the folder its cached result names no longer holds what these
+    inputs made (deleted, or rebuilt since by a run with other inputs into the same folder),
+    run it afresh."""
     folder = task(*args)
-    if not (Path(folder) / marker).is_file():
+    if not still_valid(Path(folder)):
         folder = task.with_options(refresh_cache=True)(*args)
     return folder
+
+
+def _json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def ingested_from(source_sha256: str, properties: str) -> Callable[[Path], bool]:
+    """Whether a dataset folder holds the ingest of that one input with that property level."""
+    def check(folder: Path) -> bool:
+        identity = (_json(folder / "manifest.json") or {}).get("identity", {})
+        return ([i.get("sha256") for i in identity.get("inputs", [])] == [source_sha256]
+                and identity.get("settings", {}).get("properties") == properties)
+    return check
+
+
+def built_from(content_hash: str) -> Callable[[Path], bool]:
+    """Whether a library folder was built from the dataset with that content hash."""
+    return lambda folder: (_json(folder / "library.json") or {}).get("dataset_content_hash") == content_hash
 
 
 def _dataset(source: Path, out_dir: Path, properties: str, workers: int | None) -> tuple[str, dict[str, Any]]:
     """An ingested dataset, cached by the file's content hash and the settings."""
     from molvae.data import read_manifest
 
+    source_sha256 = sha256_file(source)
     folder = _cached(
         tasks.ingest_task,
-        "manifest.json",
+        ingested_from(source_sha256, properties),
         str(source.resolve()),
-        sha256_file(source),
+        source_sha256,
         str(out_dir.resolve()),
         properties,
         workers,
@@ -89,7 +115,7 @@ def _run(config: MolecularRunConfig, out: Path, run_id: str, config_path: str | 
         tasks.featurize_task(train_dir, train_manifest["content_hash"], config.condition)
     library_dir = _cached(
         tasks.library_task,
-        "library.json",
+        built_from(library_manifest["content_hash"]),
         library_dataset,
         library_manifest["content_hash"],
         str(out / "library"),

@@ -23,6 +23,9 @@ console = Console()
 def _quiet_prefect() -> None:
     # There is no network: Prefect's analytics would only time out.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The temporary local server takes ~15 s to start on 2 cores; Prefect's default limit of
+    # 20 s is too close on a busier machine (its first start also creates the database).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _print_run(result: dict) -> None:

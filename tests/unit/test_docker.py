@@ -201,6 +201,8 @@ def test_repo_location_is_shared_by_dockerfile_prefect_yaml_and_compose(
 ):
     copies = [ln.split()[-1] for ln in dockerfile if ln.upper().startswith("COPY ")]
     assert APP_DIR in copies
+    # molvae finds its bundled defaults beside the package: the repo copy must be the one imported.
+    assert f"ENV PYTHONPATH={APP_DIR}" in dockerfile
     (step,) = prefect_project["pull"]
     assert step == {"prefect.deployments.steps.set_working_directory": {"directory": APP_DIR}}
     assert services["deploy"]["working_dir"] == APP_DIR
@@ -219,7 +221,7 @@ def test_dockerignore_keeps_local_state_and_secrets_out():
         ln.strip() for ln in (ROOT / ".dockerignore").read_text().splitlines() if not ln.startswith("#")
     }
     assert {".venv", "runs", "mlruns.db", "mlartifacts", ".git", "**/.env"} <= patterns
-    assert not {"docker", "pipelines", "prefect.yaml", "pyproject.toml"} & patterns
+    assert not {"docker", "pipelines", "prefect.yaml", "pyproject.toml", "data"} & patterns
 
 
 def test_mlflow_server_command(services, env_example):
@@ -346,7 +348,7 @@ def _run_entrypoint(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_mlflow_entrypoint_writes_the_auth_config_mlflow_reads(tmp_path):
-    password = "p%w d#;x=1"  # '%' would break configparser unescaped
+    password = "p%w d#;x=1 long"  # '%' would break configparser unescaped; MLflow wants >= 12
     done = _run_entrypoint(
         tmp_path,
         MLFLOW_ADMIN_USERNAME="root-admin",
@@ -362,4 +364,11 @@ def test_mlflow_entrypoint_refuses_to_start_without_credentials(tmp_path):
     done = _run_entrypoint(tmp_path, MLFLOW_ADMIN_USERNAME="admin", MLFLOW_AUTH_DATABASE_URI="sqlite://")
     assert done.returncode != 0
     assert "MLFLOW_ADMIN_PASSWORD" in done.stderr
+    assert not (tmp_path / "auth" / "basic_auth.ini").exists()
+
+
+def test_mlflow_entrypoint_refuses_a_password_mlflow_would_reject(tmp_path):
+    done = _run_entrypoint(tmp_path, MLFLOW_ADMIN_USERNAME="admin", MLFLOW_ADMIN_PASSWORD="change-me",
+                           MLFLOW_AUTH_DATABASE_URI="sqlite://")
+    assert done.returncode == 1 and "at least 12 characters" in done.stderr
     assert not (tmp_path / "auth" / "basic_auth.ini").exists()

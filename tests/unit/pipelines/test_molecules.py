@@ -1,0 +1,54 @@
+import json
+
+from pipelines.molecules import _cached, built_from, ingested_from
+
+
+def dataset_folder(tmp_path, name, sha256, properties):
+    folder = tmp_path / name
+    folder.mkdir()
+    identity = {"inputs": [{"name": "train.csv", "sha256": sha256}], "settings": {"properties": properties}}
+    (folder / "manifest.json").write_text(json.dumps({"identity": identity}))
+    return folder
+
+
+def test_a_dataset_folder_is_valid_only_for_the_input_and_properties_that_made_it(tmp_path):
+    folder = dataset_folder(tmp_path, "ds", "aaa", "basic")
+    assert ingested_from("aaa", "basic")(folder)
+    assert not ingested_from("bbb", "basic")(folder)  # another input was ingested into it since
+    assert not ingested_from("aaa", "none")(folder)
+    assert not ingested_from("aaa", "basic")(tmp_path / "gone")
+
+
+def test_a_library_folder_is_valid_only_for_the_dataset_it_was_built_from(tmp_path):
+    (tmp_path / "library.json").write_text(json.dumps({"dataset_content_hash": "h1"}))
+    assert built_from("h1")(tmp_path) and not built_from("h2")(tmp_path)
+    (tmp_path / "library.json").write_text("{not json")
+    assert not built_from("h1")(tmp_path)
+
+
+class FakeTask:
+    """A cached task whose cached result names ``folder``; a refreshed run records itself."""
+
+    def __init__(self, folder):
+        self.folder, self.refreshed = folder, []
+
+    def __call__(self, *args):
+        return str(self.folder)
+
+    def with_options(self, refresh_cache):
+        assert refresh_cache
+
+        def run(*args):
+            self.refreshed.append(args)
+            return str(self.folder)
+        return run
+
+
+def test_a_stale_cached_result_is_rebuilt_and_a_valid_one_reused(tmp_path):
+    folder = dataset_folder(tmp_path, "ds", "bbb", "basic")  # a run with input B replaced A's folder
+    task = FakeTask(folder)
+    assert _cached(task, ingested_from("aaa", "basic"), "a.csv") == str(folder)
+    assert task.refreshed == [("a.csv",)]
+    task = FakeTask(folder)
+    _cached(task, ingested_from("bbb", "basic"), "b.csv")
+    assert task.refreshed == []
