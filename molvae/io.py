@@ -10,6 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# Cells a spreadsheet runs as a formula (see molvae.chem.export). Here, not there, so that
+# ingest workers can neutralize their rejects without importing RDKit's drawing code.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula, made inert with a leading quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
 
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:

@@ -147,12 +147,13 @@ class GaussianMixture:
         A conditional model's free targets use it: the density over (latent, conditions)
         given only the conditions a user named.
         """
+        values = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
         m = len(dims)
         if not 0 < m < self.dim or len(set(dims)) != m or not all(0 <= d < self.dim for d in dims):
             raise ValueError(f"dims must be 1 to {self.dim - 1} distinct dimensions of 0..{self.dim - 1}, "
                              f"got {dims}")
-        if torch.as_tensor(values).numel() != m:
-            raise ValueError(f"{m} dims need {m} values, got {torch.as_tensor(values).numel()}")
+        if len(values) != m:
+            raise ValueError(f"{m} dims need {m} values, got {len(values)}")
         if list(dims) == list(range(self.dim - m, self.dim)):
             return self.condition(values)
         order = [d for d in range(self.dim) if d not in set(dims)] + list(dims)
@@ -160,7 +161,7 @@ class GaussianMixture:
         cov = self.scale_tril @ self.scale_tril.transpose(1, 2)
         cov = cov[:, index][:, :, index]
         permuted = GaussianMixture(self.weights, self.means[:, index], torch.linalg.cholesky(cov))
-        return permuted.condition(torch.as_tensor(values, dtype=torch.float64).reshape(-1))
+        return permuted.condition(values)
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

@@ -13,7 +13,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
-from molvae.chem.selection import parse_rank_by
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BUNDLED_TRAIN = DATA / "moses" / "train.csv.gz"
@@ -82,7 +81,9 @@ class MolecularRunConfig(_Strict):
     @classmethod
     def _rank_by_has_a_known_direction(cls, value: str) -> str:
         # The column is checked against the candidates' columns at ranking; the syntax fails here,
-        # before training.
+        # before training. Imported here: selection loads RDKit, which the image flow never needs.
+        from molvae.chem.selection import parse_rank_by
+
         parse_rank_by(value)
         return value
 

@@ -15,7 +15,6 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from molvae.chem.search import NAME_COLUMNS
 from molvae.download import sha256_file
 from pipelines import tasks, tracking
 from pipelines.config import MolecularRunConfig, load_config
@@ -40,16 +39,28 @@ def _json(path: Path) -> dict[str, Any] | None:
 
 def ingested_from(source_sha256: str, properties: str) -> Callable[[Path], bool]:
     """Whether a dataset folder holds the ingest of that one input with that property level."""
+    from molvae.data import read_manifest
+
     def check(folder: Path) -> bool:
-        identity = (_json(folder / "manifest.json") or {}).get("identity", {})
+        try:
+            identity = read_manifest(folder).get("identity", {})
+        except (FileNotFoundError, ValueError):
+            return False
         return ([i.get("sha256") for i in identity.get("inputs", [])] == [source_sha256]
                 and identity.get("settings", {}).get("properties") == properties)
     return check
 
 
 def built_from(content_hash: str) -> Callable[[Path], bool]:
-    """Whether a library folder was built from the dataset with that content hash."""
-    return lambda folder: (_json(folder / "library.json") or {}).get("dataset_content_hash") == content_hash
+    """Whether a library folder was built from the dataset with that content hash, in the
+    current format (an older one is rebuilt, e.g. to gain source ids)."""
+    from molvae.chem.search import LIBRARY_FORMAT_VERSION
+
+    def check(folder: Path) -> bool:
+        info = _json(folder / "library.json") or {}
+        return (info.get("dataset_content_hash") == content_hash
+                and info.get("format_version") == LIBRARY_FORMAT_VERSION)
+    return check
 
 
 def _dataset(source: Path, out_dir: Path, properties: str, workers: int | None) -> tuple[str, dict[str, Any]]:
@@ -119,7 +130,6 @@ def _run(config: MolecularRunConfig, out: Path, run_id: str, config_path: str | 
         library_dataset,
         library_manifest["content_hash"],
         str(out / "library"),
-        list(NAME_COLUMNS),
     )
 
     model_dir = str(out / "model")

@@ -53,9 +53,7 @@ def featurize_task(dataset_dir: str, content_hash: str, columns: list[str]) -> s
 
 
 @task(name="build-library", **CACHED, **RETRY)
-def library_task(dataset_dir: str, content_hash: str, out_dir: str, name_columns: list[str]) -> str:
-    """The dataset's fingerprint library; ``name_columns`` (the library's NAME_COLUMNS) is part of
-    the cache key, so a library cached before a column was added is rebuilt."""
+def library_task(dataset_dir: str, content_hash: str, out_dir: str) -> str:
     from molvae.chem.search import FingerprintLibrary
 
     FingerprintLibrary.from_dataset(dataset_dir).save(out_dir)

@@ -86,8 +86,8 @@ def decode_prior(
     indices, scores = [], []
     for start in range(0, n, batch_size):
         size = min(batch_size, n - start)
-        cond = None if condition is None else condition.to(model_device).expand(size, -1)
-        z = model.draw_latents(size, temperature, cond, generator, prior)
+        z, cond = model.draw(size, temperature, None if condition is None else condition.to(model_device),
+                             generator, prior)
         queries = decoded_queries(model, z, cond, decode, generator)
         hits = library.search(queries, width, similarity=similarity, device=device)
         indices.append(hits.indices)

@@ -16,17 +16,9 @@ import pandas as pd
 from rdkit import Chem
 from rdkit.Chem import Draw
 
-from molvae.io import atomic_path
+from molvae.io import atomic_path, neutralize_cell
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 GRID_SIZE = 48  # molecules in the PNG grid
-
-
-def neutralize_cell(value: object) -> object:
-    """A text cell a spreadsheet would run as a formula, made inert with a leading quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:

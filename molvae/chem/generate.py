@@ -159,10 +159,10 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
         condition = scaler.normalize(dict(request.targets), partial=True).to(model_device)
         free = [name for name in scaler.names if name not in request.targets]
         if request.guide_k > 1:
-            names, stds = zip(*[(name, std) for name, std in zip(scaler.names, scaler.stds, strict=True)
-                                if name in request.targets], strict=True)
-            guide = PropertyGuide(LibraryProperties(library, names), request.targets, request.guide_k,
-                                  guide_tolerances(names, stds), request.guide_band)
+            given = [name for name in scaler.names if name in request.targets]
+            tolerances = guide_tolerances(scaler.names, scaler.stds)
+            guide = PropertyGuide(LibraryProperties(library, given), request.targets, request.guide_k,
+                                  {name: tolerances[name] for name in given}, request.guide_band)
     elif request.mode == "condition":
         raise ValueError("mode 'condition' needs a model trained with --kind cvae")
 
@@ -232,6 +232,9 @@ def interpolation_path(model: VAE, library: FingerprintLibrary, start: str, end:
     settings = check_compatible(model, library)
     if model.condition_dim:
         raise ValueError("interpolation needs an unconditional model")
+    if not len(library) or (exclude is not None and exclude.all()):
+        raise ValueError("every library molecule is excluded, or the library is empty: none is left to "
+                         "decode the path to")
     inputs = prepare_inputs([start, end], settings)
     if inputs.rejected:
         position, reason = next(iter(inputs.rejected.items()))
@@ -240,11 +243,7 @@ def interpolation_path(model: VAE, library: FingerprintLibrary, start: str, end:
     model.eval()
     x = unpack_bits(torch.from_numpy(inputs.packed).to(next(model.parameters()).device))
     probabilities = interpolate(model, x[0], x[1], steps, method).float().cpu().numpy()
-    if not len(library):
-        raise ValueError("the library is empty")
     hits = library.search(probabilities, 1, exclude=exclude, similarity=similarity, device=device)
-    if (hits.indices[:, 0] < 0).any():  # k=1 without a threshold misses only when nothing is eligible
-        raise ValueError("every library molecule is excluded: none is left to decode the path to")
     decoded = pd.DataFrame({"library_index": hits.indices[:, 0], "step": np.arange(len(hits.indices)),
                             "decode_similarity": hits.scores[:, 0]})
     frame = decoded.groupby("library_index", sort=False).agg(  # sort=False: rows in first-step order

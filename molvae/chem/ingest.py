@@ -32,7 +32,6 @@ import pyarrow.parquet as pq
 import rdkit
 
 from molvae import __version__
-from molvae.chem.export import neutralize_cell
 from molvae.chem.fingerprints import FingerprintSettings, morgan_packed
 from molvae.chem.molecules import DUPLICATE, MoleculeError, StandardizeSettings, standardize
 from molvae.chem.properties import PROPERTY_LEVELS, compute_properties_frame, property_columns
@@ -46,7 +45,7 @@ from molvae.data import (
     read_manifest,
 )
 from molvae.download import sha256_file
-from molvae.io import write_json
+from molvae.io import neutralize_cell, write_json
 from molvae.parallel import ordered_map
 
 # Bump when a change makes the same inputs and settings produce a different dataset.

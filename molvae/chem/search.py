@@ -37,6 +37,8 @@ SIMILARITIES = ("soft-tanimoto", "soft-tanimoto-sq")
 LIBRARY_FILE = "library.json"
 NAMES_FILE = "molecules.arrow"
 NAME_COLUMNS = ("id", "smiles", "source_id")
+# 2 added the "source_id" name column; version-1 libraries still open, without source ids.
+LIBRARY_FORMAT_VERSION = 2
 _BUILD_ROWS = 100_000
 
 
@@ -178,7 +180,8 @@ class FingerprintLibrary:
         with atomic_path(folder / NAMES_FILE) as tmp, pa.OSFile(str(tmp), "wb") as sink, \
                 pa.ipc.new_file(sink, self.names.schema) as writer:
             writer.write_table(self.names)
-        write_json(folder / LIBRARY_FILE, {"format": "molvae-library", "format_version": 1, "rows": len(self),
+        write_json(folder / LIBRARY_FILE, {"format": "molvae-library",
+                                           "format_version": LIBRARY_FORMAT_VERSION, "rows": len(self),
                                            "fingerprints": self.settings.to_dict(), **self.metadata})
         return folder
 
@@ -189,12 +192,14 @@ class FingerprintLibrary:
         if not (folder / LIBRARY_FILE).is_file():
             raise FileNotFoundError(f"{folder} is not a fingerprint library: {LIBRARY_FILE} is missing")
         info = json.loads((folder / LIBRARY_FILE).read_text())
-        if info.get("format") != "molvae-library" or info.get("format_version") != 1:
-            raise ValueError(f"{folder / LIBRARY_FILE}: not a version-1 molvae library")
+        version = info.get("format_version")
+        if info.get("format") != "molvae-library" or version not in (1, LIBRARY_FORMAT_VERSION):
+            raise ValueError(f"{folder / LIBRARY_FILE}: not a molvae library of format 1 or "
+                             f"{LIBRARY_FORMAT_VERSION}")
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r")
                   for name in ("packed", "onbits", "offsets")}
         names = pa.ipc.open_file(pa.memory_map(str(folder / NAMES_FILE))).read_all()
-        if "source_id" not in names.column_names:
+        if version == 1:
             warnings.warn(f"{folder} was built before libraries kept each molecule's id in its source "
                           f"file, so library_id will be empty; rebuild it with 'molvae library build'",
                           stacklevel=2)

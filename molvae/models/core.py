@@ -142,14 +142,14 @@ class VAE(nn.Module):
         """
         if n < 0 or temperature < 0:
             raise ValueError("n and temperature must be non-negative")
+        if self.condition_dim and condition is None:
+            raise ValueError(f"this model needs a condition of width {self.condition_dim}")
         device = next(self.parameters()).device
         density = self.latent_density if self.uses_fitted_prior(prior) else None
         if density is None:
             z = torch.randn((n, self.latent_dim), generator=generator, device=device) * temperature
             if not self.condition_dim:
                 return z, None
-            if condition is None:
-                raise ValueError(f"this model needs a condition of width {self.condition_dim}")
             # N(0, I) draws ignore the condition, so each draw may have its own (a class per row).
             rows = condition.reshape(-1, self.condition_dim).to(device)
             if len(rows) not in (1, n):
@@ -175,8 +175,6 @@ class VAE(nn.Module):
         # The one condition row all draws from the fitted density share (None if unconditional).
         if not self.condition_dim:
             return None
-        if condition is None:
-            raise ValueError(f"this model needs a condition of width {self.condition_dim}")
         rows = condition.reshape(-1, self.condition_dim)
         if not torch.allclose(rows, rows[:1].expand_as(rows), rtol=0, atol=0, equal_nan=True):
             raise ValueError("a conditional model's draws take one condition shared by all draws")
@@ -185,9 +183,9 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, condition: torch.Tensor | None = None,
                generator: torch.Generator | None = None, prior: str = "standard") -> torch.Tensor:
-        """Decode ``n`` latent draws (see :meth:`draw_latents`) to expected outputs."""
-        z = self.draw_latents(n, temperature, condition, generator, prior)
-        return self.mean_output(self.decode(z, condition))
+        """Decode ``n`` latent draws (see :meth:`draw`) to expected outputs."""
+        z, conditions = self.draw(n, temperature, condition, generator, prior)
+        return self.mean_output(self.decode(z, conditions))
 
 
 def _cpu_generator(generator: torch.Generator | None) -> torch.Generator | None:

@@ -2,7 +2,8 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from molvae.chem.export import export_candidates, neutralize_cell, write_csv
+from molvae.chem.export import export_candidates, write_csv
+from molvae.io import neutralize_cell
 
 
 @pytest.mark.parametrize("text", ["=1+2", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\r=x"])

@@ -1,5 +1,6 @@
 import gzip
 import itertools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from rdkit import Chem
 
 from molvae.chem import search_backends
 from molvae.chem.fingerprints import morgan_packed
-from molvae.chem.search import FingerprintLibrary, _onbit_lists, dataset_source_ids, search_shards
+from molvae.chem.search import FingerprintLibrary, dataset_source_ids, search_shards
 
 ROOT = Path(__file__).resolve().parents[3]
 BUNDLED_LIBRARY = ROOT / "data" / "moses" / "library.csv.gz"
@@ -178,25 +179,20 @@ def test_bad_options(library):
         library.search(q, 3, exclude=[700], device="cpu")
 
 
-def test_opening_a_library_without_source_ids_warns_that_library_id_will_be_empty(tmp_path, library_bits):
+def test_a_format_1_library_opens_with_a_warning_that_library_id_will_be_empty(tmp_path, library_bits):
     FingerprintLibrary.from_packed(np.packbits(library_bits[:3], axis=1), ids=["a", "b", "c"]).save(tmp_path)
     names = pa.ipc.open_file(str(tmp_path / "molecules.arrow")).read_all().drop_columns(["source_id"])
     with pa.OSFile(str(tmp_path / "molecules.arrow"), "wb") as sink, \
             pa.ipc.new_file(sink, names.schema) as out:
-        out.write_table(names)  # as an older molvae wrote it
+        out.write_table(names)  # as format 1 wrote it
+    info = json.loads((tmp_path / "library.json").read_text())
+    (tmp_path / "library.json").write_text(json.dumps(info | {"format_version": 1}))
     with pytest.warns(UserWarning, match="library_id will be empty; rebuild it"):
         library = FingerprintLibrary.open(tmp_path)
     assert library.source_ids_at([2]) == [None] and library.ids_at([2]) == ["c"]
-
-
-def test_a_library_saved_before_source_ids_reads_them_as_unknown(library_bits):
-    packed = np.packbits(library_bits[:3], axis=1)
-    onbits, offsets = _onbit_lists(packed)
-    names = pa.table({"id": ["a", "b", "c"], "smiles": ["C", "CC", "CCC"]})  # the version-1 columns
-    library = FingerprintLibrary(packed, onbits, offsets, names)
-    assert library.source_ids_at([0, 2]) == [None, None] and library.ids_at([1]) == ["b"]
-    with pytest.raises(IndexError, match="library rows"):
-        library.source_ids_at([3])
+    (tmp_path / "library.json").write_text(json.dumps(info | {"format_version": 3}))
+    with pytest.raises(ValueError, match="not a molvae library of format 1 or 2"):
+        FingerprintLibrary.open(tmp_path)
 
 
 def test_source_ids_prefer_the_file_id_and_else_name_file_and_row():

@@ -1,5 +1,6 @@
 import json
 
+from molvae.chem.search import LIBRARY_FORMAT_VERSION
 from pipelines.molecules import _cached, built_from, ingested_from
 
 
@@ -20,8 +21,11 @@ def test_a_dataset_folder_is_valid_only_for_the_input_and_properties_that_made_i
 
 
 def test_a_library_folder_is_valid_only_for_the_dataset_it_was_built_from(tmp_path):
-    (tmp_path / "library.json").write_text(json.dumps({"dataset_content_hash": "h1"}))
+    info = {"dataset_content_hash": "h1", "format_version": LIBRARY_FORMAT_VERSION}
+    (tmp_path / "library.json").write_text(json.dumps(info))
     assert built_from("h1")(tmp_path) and not built_from("h2")(tmp_path)
+    (tmp_path / "library.json").write_text(json.dumps(info | {"format_version": 1}))  # no source ids
+    assert not built_from("h1")(tmp_path)
     (tmp_path / "library.json").write_text("{not json")
     assert not built_from("h1")(tmp_path)
 
