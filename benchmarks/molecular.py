@@ -73,7 +73,7 @@ from molecular_data import RESULTS, ROOT
 from molecular_density import DEFAULT_MODEL, density, hubness, latent_properties
 from molecular_guide import DEFAULT_CVAE, guide_grid
 from molecular_speed import profile, speed
-from molecular_sweep import sweep, sweep_results
+from molecular_sweep import model_folder, sweep, sweep_results
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "speed": speed, "profile": profile, "sweep": sweep, "density": density, "hubness": hubness,
@@ -120,7 +120,8 @@ def main() -> None:
     if args.section == "sweep":
         out = sweep_results(args.batch_size, args.train_rows or 200_000, args.latent_dims, args.capacities)
     elif args.section in ("density", "hubness"):
-        out = RESULTS / f"molecular_{args.section}_{args.library}.json"
+        other = "" if args.model == DEFAULT_MODEL else "_" + model_folder(args.model).name  # other models
+        out = RESULTS / f"molecular_{args.section}_{args.library}{other}.json"
     elif args.section == "guide":
         grid = f"k{args.guide_ks}_band{args.guide_bands}_hubness{args.neighbours}".replace(",", "-")
         seed = f"_seed{args.seed}" if args.seed else ""  # other seeds: held-out checks of a setting
