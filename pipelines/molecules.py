@@ -38,7 +38,11 @@ def _json(path: Path) -> dict[str, Any] | None:
 
 
 def ingested_from(source_sha256: str, properties: str) -> Callable[[Path], bool]:
-    """Whether a dataset folder holds the ingest of that one input with that property level."""
+    """Whether a dataset folder holds the ingest of that one input with that property level, by
+    this ingest format and RDKit (whose standardization an upgrade may change)."""
+    import rdkit
+
+    from molvae.chem.ingest import INGEST_FORMAT
     from molvae.data import read_manifest
 
     def check(folder: Path) -> bool:
@@ -47,7 +51,9 @@ def ingested_from(source_sha256: str, properties: str) -> Callable[[Path], bool]
         except (FileNotFoundError, ValueError):
             return False
         return ([i.get("sha256") for i in identity.get("inputs", [])] == [source_sha256]
-                and identity.get("settings", {}).get("properties") == properties)
+                and identity.get("settings", {}).get("properties") == properties
+                and identity.get("ingest_format") == INGEST_FORMAT
+                and identity.get("rdkit_version") == rdkit.__version__)
     return check
 
 

@@ -1,13 +1,17 @@
 import json
 
+import rdkit
+
+from molvae.chem.ingest import INGEST_FORMAT
 from molvae.chem.search import LIBRARY_FORMAT_VERSION
 from pipelines.molecules import _cached, built_from, ingested_from
 
 
-def dataset_folder(tmp_path, name, sha256, properties):
+def dataset_folder(tmp_path, name, sha256, properties, rdkit_version=rdkit.__version__):
     folder = tmp_path / name
     folder.mkdir()
-    identity = {"inputs": [{"name": "train.csv", "sha256": sha256}], "settings": {"properties": properties}}
+    identity = {"inputs": [{"name": "train.csv", "sha256": sha256}], "settings": {"properties": properties},
+                "ingest_format": INGEST_FORMAT, "rdkit_version": rdkit_version}
     (folder / "manifest.json").write_text(json.dumps({"identity": identity}))
     return folder
 
@@ -18,6 +22,8 @@ def test_a_dataset_folder_is_valid_only_for_the_input_and_properties_that_made_i
     assert not ingested_from("bbb", "basic")(folder)  # another input was ingested into it since
     assert not ingested_from("aaa", "none")(folder)
     assert not ingested_from("aaa", "basic")(tmp_path / "gone")
+    older = dataset_folder(tmp_path, "old", "aaa", "basic", rdkit_version="2019.03.1")
+    assert not ingested_from("aaa", "basic")(older)  # standardized by another RDKit
 
 
 def test_a_library_folder_is_valid_only_for_the_dataset_it_was_built_from(tmp_path):
