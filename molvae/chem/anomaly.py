@@ -20,6 +20,10 @@ from molvae.models.molecular import fingerprint_data
 
 REFERENCE_KEY = "anomaly_reference"
 N_SAMPLES = 10
+# Training percentiles outside which a molecule is out of domain. Both tails count: −ELBO
+# grows with a fingerprint's on-bits, so much simpler molecules than the training set's
+# score unusually *low*, larger or stranger ones unusually high.
+DOMAIN_PERCENTILES = (5.0, 95.0)
 
 
 @torch.no_grad()
@@ -48,6 +52,15 @@ def percentile(scores: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
     return np.interp(scores, q, np.linspace(0, 100, len(q)))
 
 
+def domain(percentiles: np.ndarray) -> np.ndarray:
+    """``"typical"`` within :data:`DOMAIN_PERCENTILES`, else which tail: ``"low (simpler than
+    training)"`` or ``"high (unlike training)"``; ``""`` where the percentile is NaN."""
+    low, high = DOMAIN_PERCENTILES
+    p = np.asarray(percentiles, dtype=np.float64)
+    return np.select([np.isnan(p), p < low, p > high],
+                     ["", "low (simpler than training)", "high (unlike training)"], "typical")
+
+
 def score_smiles(model: VAE, smiles: Sequence[str], read_errors: Mapping[int, str] | None = None,
                  seed: int = 0) -> pd.DataFrame:
     """One row per input in input order; inputs that fail carry their reason instead of scores."""
@@ -71,4 +84,6 @@ def score_smiles(model: VAE, smiles: Sequence[str], read_errors: Mapping[int, st
             rows.append({"input_row": position + 1, "input_smiles": text, "smiles": "", "inchikey": "",
                          "anomaly_score": np.nan, "anomaly_percentile": np.nan,
                          "reason": inputs.rejected[position]})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.insert(frame.columns.get_loc("reason"), "domain", domain(frame["anomaly_percentile"].to_numpy()))
+    return frame

@@ -29,8 +29,9 @@ import pandas as pd
 from rdkit import DataStructs
 from rdkit.SimDivFilters.rdSimDivPickers import MaxMinPicker
 
+from molvae.chem.anomaly import DOMAIN_PERCENTILES
+
 RANK_WEIGHTS: dict[str, float] = {"qed": 0.35, "sa": 0.25, "decode_similarity": 0.25, "in_domain": 0.15}
-DOMAIN_PERCENTILES = (5.0, 95.0)
 REJECT_COLUMNS = ("smiles", "inchikey", "library_id", "reason")
 RANK_DIRECTIONS = ("asc", "desc")
 # Columns where a lower value is the better candidate, so they rank ascending unless told otherwise:

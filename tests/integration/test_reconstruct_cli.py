@@ -101,6 +101,7 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
     # Molecules the model was trained on sit inside its domain; the peptide does not.
     assert float(scores["anomaly_score"].iloc[10]) > pd.to_numeric(scores["anomaly_score"].iloc[:10]).max()
     assert float(scores["anomaly_percentile"].iloc[10]) == 100.0
+    assert scores["domain"].iloc[10] == "high (unlike training)"
 
     path = run("interpolate", tmp_path / "m", queries[0], queries[1], "--library", tmp_path / "lib",
                "--steps", "8", "-o", tmp_path / "path.csv", "--device", "cpu")

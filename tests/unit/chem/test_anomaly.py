@@ -3,7 +3,7 @@ import pytest
 from rdkit import Chem
 
 from molvae.chem import reconstruct
-from molvae.chem.anomaly import percentile, reference_quantiles, score_smiles
+from molvae.chem.anomaly import domain, percentile, reference_quantiles, score_smiles
 from molvae.chem.fingerprints import FingerprintSettings
 from molvae.models import VAE
 from molvae.models.molecular import ConditionScaler, molecular_config
@@ -49,3 +49,9 @@ def test_a_conditional_model_rejects_an_input_whose_condition_cannot_be_computed
     assert frame["reason"].tolist()[1] == "mw could not be computed, and the model conditions on it"
     assert frame["reason"].tolist()[2].startswith("unparseable") and np.isnan(frame["anomaly_score"][1])
     assert np.isfinite(frame["anomaly_score"][[0, 3]]).all() and frame["input_row"].tolist() == [1, 2, 3, 4]
+
+
+def test_domain_names_the_tail_a_percentile_falls_in():
+    labels = domain(np.array([0.0, 4.9, 5.0, 50.0, 95.0, 99.5, np.nan]))
+    low, high = "low (simpler than training)", "high (unlike training)"
+    assert labels.tolist() == [low, low, "typical", "typical", "typical", high, ""]
