@@ -14,16 +14,13 @@ import pandas as pd
 import torch
 
 from molvae.chem.reconstruct import model_fingerprint_settings, own_conditions, prepare_inputs
+from molvae.chem.selection import DOMAIN_PERCENTILES
 from molvae.latent import anomaly_score
 from molvae.models.core import VAE
 from molvae.models.molecular import fingerprint_data
 
 REFERENCE_KEY = "anomaly_reference"
 N_SAMPLES = 10
-# Training percentiles outside which a molecule is out of domain. Both tails count: −ELBO
-# grows with a fingerprint's on-bits, so much simpler molecules than the training set's
-# score unusually *low*, larger or stranger ones unusually high.
-DOMAIN_PERCENTILES = (5.0, 95.0)
 
 
 @torch.no_grad()
@@ -53,8 +50,12 @@ def percentile(scores: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
 
 
 def domain(percentiles: np.ndarray) -> np.ndarray:
-    """``"typical"`` within :data:`DOMAIN_PERCENTILES`, else which tail: ``"low (simpler than
-    training)"`` or ``"high (unlike training)"``; ``""`` where the percentile is NaN."""
+    """``"typical"`` within :data:`~molvae.chem.selection.DOMAIN_PERCENTILES`, else which tail:
+    ``"low (simpler than training)"`` or ``"high (unlike training)"``; ``""`` where NaN.
+
+    Both tails are out of domain: −ELBO grows with a fingerprint's on-bits, so molecules much
+    simpler than the training set's score unusually low, larger or stranger ones high.
+    """
     low, high = DOMAIN_PERCENTILES
     p = np.asarray(percentiles, dtype=np.float64)
     return np.select([np.isnan(p), p < low, p > high],

@@ -29,9 +29,10 @@ import pandas as pd
 from rdkit import DataStructs
 from rdkit.SimDivFilters.rdSimDivPickers import MaxMinPicker
 
-from molvae.chem.anomaly import DOMAIN_PERCENTILES
-
 RANK_WEIGHTS: dict[str, float] = {"qed": 0.35, "sa": 0.25, "decode_similarity": 0.25, "in_domain": 0.15}
+# Training percentiles of the anomaly score outside which a molecule is out of domain (both
+# tails: see in_domain above); molvae anomaly's domain column uses the same band.
+DOMAIN_PERCENTILES = (5.0, 95.0)
 REJECT_COLUMNS = ("smiles", "inchikey", "library_id", "reason")
 RANK_DIRECTIONS = ("asc", "desc")
 # Columns where a lower value is the better candidate, so they rank ascending unless told otherwise:
