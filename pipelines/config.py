@@ -53,6 +53,7 @@ class MolecularRunConfig(_Strict):
     prior: Literal["fitted", "standard"] = Field("fitted", description="Fitted latent density or N(0, I).")
     around: list[str] = Field(default_factory=list, description="Seed SMILES for mode 'around'.")
     spread: float = Field(0.5, gt=0)
+    include_seeds: bool = Field(False, description="Mode 'around': let the seeds themselves be candidates.")
     targets: dict[str, float] = Field(default_factory=dict, description="Targets for mode 'condition'.")
     guide_k: int | None = Field(None, ge=1, description="Mode 'condition': nearest library molecules "
                                                         "each draw chooses among by target closeness "
@@ -91,6 +92,8 @@ class MolecularRunConfig(_Strict):
     def _mode_needs_its_inputs(self) -> MolecularRunConfig:
         if self.mode == "around" and not self.around:
             raise ValueError("mode 'around' needs seed SMILES in 'around'")
+        if self.include_seeds and self.mode != "around":
+            raise ValueError("'include_seeds' applies to mode 'around' only")
         if self.mode == "condition" and (self.kind != "cvae" or not self.targets):
             raise ValueError("mode 'condition' needs kind 'cvae' and 'targets'")
         if (self.kind == "cvae") != bool(self.condition):

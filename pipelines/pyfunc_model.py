@@ -10,7 +10,8 @@ folder; both folders are logged as artifacts.
   decoded library molecules of each input, one row per input and rank;
 - otherwise a generation request of one row: ``n`` and optionally ``mode``, ``prior``,
   ``guide_k``, ``guide_band``, ``hubness``, ``temperature``, ``around`` (SMILES separated by
-  ``;``), ``spread``, ``seed`` and ``target_<property>`` columns; returns exactly ``n`` unique candidates.
+  ``;``), ``spread``, ``include_seeds`` (true/false), ``seed`` and ``target_<property>``
+  columns; returns exactly ``n`` unique candidates.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class MolecularVAEModel(PythonModel):
         if len(model_input) != 1 or "n" not in model_input:
             raise ValueError(
                 "give a 'smiles' column, or one request row with 'n' (and mode, prior, decode, "
-                "temperature, around, spread, guide_k, guide_band, hubness, seed, target_<property>)"
+                "temperature, around, spread, include_seeds, guide_k, guide_band, hubness, seed, "
+                "target_<property>)"
             )
         row = model_input.iloc[0].to_dict()
         targets = {
@@ -60,6 +62,7 @@ class MolecularVAEModel(PythonModel):
             temperature=float(row.get("temperature", 1.0)),
             seeds=seeds,
             spread=float(row.get("spread", 0.5)),
+            include_seeds=_flag(row.get("include_seeds")),
             targets=targets,
             decode=str(row.get("decode") or "sample"),
             prior=str(row.get("prior") or "fitted"),
@@ -80,3 +83,17 @@ def _missing(value: Any) -> bool:
 
 
 mlflow.models.set_model(MolecularVAEModel())
+
+
+def _flag(value: Any) -> bool:
+    """A request row's yes/no cell: absent (no), a bool or number, or true/false/yes/no/1/0 text."""
+    if _missing(value):
+        return False
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "yes", "1"):
+            return True
+        if text in ("false", "no", "0"):
+            return False
+        raise ValueError(f"include_seeds must be true or false, got {value!r}")
+    return bool(value)

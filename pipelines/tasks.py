@@ -144,6 +144,7 @@ def candidates_task(
         temperature=settings["temperature"],
         seeds=settings["around"],
         spread=settings["spread"],
+        include_seeds=settings["include_seeds"],
         targets=settings["targets"],
         decode=settings["decode"],
         prior=settings["prior"],

@@ -55,7 +55,7 @@ def in_training_set(inchikeys: Sequence[str | None] | pa.ChunkedArray,
 
 def training_rows(library: FingerprintLibrary, train: FingerprintLibrary) -> np.ndarray:
     """Mask of the library rows whose InChIKey is in ``train``: what ``--novel`` excludes."""
-    return in_training_set(library.names.column("id"), train)
+    return library.rows_with_ids(train.names.column("id").combine_chunks())
 
 
 def novelty_columns(library: FingerprintLibrary, indices: np.ndarray, inchikeys: list[str],

@@ -57,6 +57,9 @@ class GenerationRequest:
     temperature: float = 1.0
     seeds: Sequence[str] = ()
     spread: float = 0.5
+    # Mode "around" asks for analogs, so the seeds themselves are left out of the library
+    # unless this is set (a seed the library holds would otherwise come first).
+    include_seeds: bool = False
     targets: Mapping[str, float] = field(default_factory=dict)
     batch_size: int = 512
     max_rounds: int = 50
@@ -78,6 +81,8 @@ class GenerationRequest:
             self.hubness = DEFAULT_HUB_NEIGHBOURS
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.include_seeds and self.mode != "around":
+            raise ValueError("include_seeds applies to mode 'around' (--around SMILES) only")
         if self.decode not in DECODES:
             raise ValueError(f"decode must be one of {DECODES}, got {self.decode!r}")
         if self.prior not in PRIORS:
@@ -140,6 +145,7 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
     model_device = next(model.parameters()).device
     generator = torch.Generator(device=model_device).manual_seed(seed)
     seed_means = seed_smiles = None
+    seed_keys: list[str] = []
     if request.mode == "around":
         inputs = prepare_inputs(list(request.seeds), settings)
         if inputs.rejected:
@@ -149,6 +155,7 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
             raise ValueError("'around' needs an unconditional model")
         seed_means = model.encode(unpack_bits(torch.from_numpy(inputs.packed).to(model_device)))[0]
         seed_smiles = [m.smiles for m in inputs.molecules]
+        seed_keys = [m.inchikey for m in inputs.molecules]
     condition = guide = None
     free: list[str] = []  # conditions the request leaves to the model
     if model.condition_dim:
@@ -167,11 +174,17 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
         raise ValueError("mode 'condition' needs a model trained with --kind cvae")
 
     blocked = np.zeros(len(library), dtype=bool) if exclude is None else exclude.copy()
+    seeds_excluded = 0
+    if seed_keys and not request.include_seeds:
+        seed_rows = library.rows_with_ids(seed_keys)
+        seeds_excluded = int((seed_rows & ~blocked).sum())
+        blocked |= seed_rows
     available = int((~blocked).sum())
     if available < request.n:  # no number of rounds could help: say so before searching
         raise GenerationShortfall(
             f"only {available} of the library's {len(library)} molecules are eligible"
-            + (f" ({len(library) - available} excluded, e.g. by --novel)" if available < len(library) else "")
+            + (f" ({len(library) - available} excluded by --novel or as seeds)" if available < len(library)
+               else "")
             + f", fewer than -n {request.n}. Lower -n or use a larger library.")
     chosen: dict[int, tuple[float, int]] = {}  # library row → (decode similarity, seed index)
     raw = 0
@@ -195,7 +208,8 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
         if len(chosen) >= request.n:
             break
     stats = {"prior": prior_used(model, request), "guide_k": request.guide_k, "hubness": request.hubness,
-             "free_conditions": free, "raw_samples": raw, "raw_unique": len(set(raw_hits)),
+             "free_conditions": free, "seeds_excluded": seeds_excluded, "raw_samples": raw,
+             "raw_unique": len(set(raw_hits)),
              "unique_fraction": len(set(raw_hits)) / max(1, len(raw_hits)), "candidates": len(chosen)}
     if len(chosen) < request.n:
         raise GenerationShortfall(

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from molvae.chem.fingerprints import FingerprintSettings
 from molvae.data import MoleculeDataset
@@ -147,6 +148,12 @@ class FingerprintLibrary:
     def source_ids_at(self, indices: Sequence[int] | np.ndarray) -> list[str | None]:
         """Ids of library rows in their source files (None where the library does not know them)."""
         return self._column("source_id", indices)
+
+    def rows_with_ids(self, ids: Sequence[str] | pa.Array) -> np.ndarray:
+        """Mask of the rows whose id is one of ``ids`` (InChIKeys for libraries built from datasets)."""
+        value_set = ids if isinstance(ids, pa.Array) else pa.array(list(ids), pa.string())
+        found = pc.is_in(self.names.column("id"), value_set=value_set)
+        return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
     # -- building and persistence -------------------------------------------------------
     @classmethod

@@ -42,6 +42,9 @@ def generate_command(
                                    "none); standard: N(0, I)."),
     around: list[str] = typer.Option([], "--around", help="Seed SMILES for analogs (repeatable)."),
     spread: float = typer.Option(0.5, "--spread", help="Latent spread around seeds, in prior units."),
+    include_seeds: bool = typer.Option(False, "--include-seeds",
+                                       help="--around: let the seeds themselves be candidates (left out by "
+                                            "default, since analogs are asked for)."),
     condition: str | None = typer.Option(
         None, "--condition", help="CVAE targets, e.g. qed=0.9,clogp=2.5; conditions left out are drawn "
                                   "by the model."),
@@ -86,7 +89,8 @@ def generate_command(
     targets = parse_targets(condition)
     mode = "around" if around else "condition" if targets else "prior"
     request = GenerationRequest(n=n, mode=mode, temperature=temperature, seeds=around, spread=spread,
-                                targets=targets, batch_size=batch_size, max_rounds=max_rounds, decode=decode,
+                                include_seeds=include_seeds, targets=targets, batch_size=batch_size,
+                                max_rounds=max_rounds, decode=decode,
                                 prior=prior, guide_k=guide_k, guide_band=guide_band, hubness=hubness)
     filter_ranges = parse_ranges(ranges)
     parse_rank_by(rank_by)  # a bad direction fails now, not after the model has loaded and generated

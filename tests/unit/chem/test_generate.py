@@ -2,10 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from molvae.chem.fingerprints import FingerprintSettings
+from molvae.chem.fingerprints import FingerprintSettings, morgan_packed
 from molvae.chem.generate import GenerationRequest, generate_candidates
 from molvae.chem.guided import DEFAULT_GUIDE_K
 from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
+from molvae.chem.molecules import standardize
 from molvae.chem.search import FingerprintLibrary
 from molvae.errors import GenerationShortfall
 from molvae.latent_density import GaussianMixture
@@ -109,6 +110,24 @@ def test_novel_never_returns_excluded_rows():
     assert not excluded[frame["library_index"]].any()
 
 
+def test_around_leaves_the_seeds_out_unless_asked():
+    seed = standardize("CCO")
+    lib = library(n=5)
+    packed = np.asarray(lib.packed).copy()
+    packed[2] = morgan_packed([seed.mol], SETTINGS)[0]
+    ids = [*lib.ids_at(range(5))]
+    ids[2] = seed.inchikey
+    lib = FingerprintLibrary.from_packed(packed, ids=ids, smiles=lib.smiles_at(range(5)), settings=SETTINGS)
+    request = GenerationRequest(n=4, mode="around", seeds=["OCC"], spread=1.0, batch_size=64)
+    frame, stats = generate_candidates(model(), lib, request, device="cpu")
+    assert 2 not in set(frame["library_index"]) and stats["seeds_excluded"] == 1
+    with pytest.raises(GenerationShortfall, match="only 4 of the library's 5 molecules are eligible"):
+        generate_candidates(model(), lib, GenerationRequest(n=5, mode="around", seeds=["OCC"]), device="cpu")
+    request = GenerationRequest(n=5, mode="around", seeds=["OCC"], include_seeds=True, batch_size=64)
+    frame, stats = generate_candidates(model(), lib, request, device="cpu")
+    assert 2 in set(frame["library_index"]) and stats["seeds_excluded"] == 0
+
+
 def test_modes_and_their_columns(monkeypatch):
     seeds = ["CCO", "c1ccccc1"]
     request = GenerationRequest(n=4, mode="around", seeds=seeds, spread=1.0, batch_size=16)
@@ -193,6 +212,8 @@ def test_request_validation():
         with pytest.raises(ValueError, match="guide_k must be >= 1, guide_band and hubness >= 0"):
             GenerationRequest(n=1, mode="condition", targets={"mw": 1.0}, **bad)
     assert GenerationRequest(n=1).hubness == DEFAULT_HUB_NEIGHBOURS > 0
+    with pytest.raises(ValueError, match="include_seeds applies to mode 'around'"):
+        GenerationRequest(n=1, include_seeds=True)
 
 
 def test_interpolation_path_lists_each_molecule_once_and_covers_every_step():

@@ -36,6 +36,7 @@ def test_errors_name_the_file_and_each_field(tmp_path):
     ("values", "needle"),
     [
         ({"mode": "around"}, "mode 'around' needs seed SMILES"),
+        ({"include_seeds": True}, "'include_seeds' applies to mode 'around' only"),
         ({"mode": "condition", "targets": {"qed": 0.9}}, "needs kind 'cvae'"),
         ({"kind": "cvae"}, "a cvae needs them"),
     ],
