@@ -111,6 +111,8 @@ def main() -> None:
     parser.add_argument("--guide-ks", default="16,32", help="guide: candidates per draw.")
     parser.add_argument("--guide-bands", default="0.5,0.75,1", help="guide: bands, in tolerances.")
     parser.add_argument("--per-target", type=int, default=1000, help="guide: draws per target.")
+    parser.add_argument("--density-components", default="",
+                        help="guide: refit the cvae's latent density with each of these Gaussian counts.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     RDLogger.DisableLog("rdApp.*")
@@ -124,6 +126,8 @@ def main() -> None:
         out = RESULTS / f"molecular_{args.section}_{args.library}{other}.json"
     elif args.section == "guide":
         grid = f"k{args.guide_ks}_band{args.guide_bands}_hubness{args.neighbours}".replace(",", "-")
+        if args.density_components:
+            grid += "_density" + args.density_components.replace(",", "-")
         seed = f"_seed{args.seed}" if args.seed else ""  # other seeds: held-out checks of a setting
         out = RESULTS / f"molecular_guide_{args.cvae.name}_{grid}{seed}.json"
     write_json(out, {"result": result, "seconds": time.perf_counter() - started,

@@ -7,6 +7,11 @@ per target, decoded with ``sample`` into all MOSES test molecules. Each target's
 searched once at the largest ``--guide-ks``; every (k, band, ``--neighbours``) setting then
 keeps one hit per draw from the first k of those hits, so all settings see the same draws,
 which are also those of ``molvae evaluate`` with the same seed.
+
+``--density-components 1,8`` refits the cvae's latent density with each number of Gaussians,
+as ``molvae train --density-components`` would (the same training rows, the same reference
+sample), and runs the grid once per density: how finely p(z | c) is modelled against the
+guide.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from common import print_table
 from molecular_data import RESULTS, test_library, train_sample
 
 from molvae.chem.evaluation import CONTROL_LEVELS
+from molvae.chem.experiment import fit_latent_density, reference_sample, split_rows
 from molvae.chem.generate import decoded_queries
 from molvae.chem.guided import LibraryProperties, PropertyGuide, guide_tolerances, kept_hits
 from molvae.chem.metrics import condition_control
@@ -41,13 +47,35 @@ def guide_grid(args: argparse.Namespace) -> dict[str, Any]:
     names = list(scaler.names)
     train.ensure_properties(names)
     values = train.molecules(names)
-    tolerances = guide_tolerances(names, scaler.stds)
     properties = LibraryProperties(library, names)
     settings = list(itertools.product([int(k) for k in args.guide_ks.split(",")],
                                       [float(b) for b in args.guide_bands.split(",")],
                                       [int(h) for h in args.neighbours.split(",")]))
+    results: dict[str, dict[str, float]] = {}
+    if not args.density_components:  # the density saved with the cvae
+        results = _grid(args, model, scaler, values, library, properties, settings, "")
+    else:
+        split = model.config.metadata["split"]
+        reference = reference_sample(split_rows(len(train), split["val_fraction"], split["seed"])[0])
+        packed = np.asarray(train.fingerprints)[reference]
+        conditions = scaler.normalize(values.to_numpy()[reference])
+        for components in [int(c) for c in args.density_components.split(",")]:
+            model.latent_density = fit_latent_density(model, packed, conditions, components,
+                                                      seed=split["seed"])
+            results |= _grid(args, model, scaler, values, library, properties, settings,
+                             f"{components} Gaussians, ")
+    return {"cvae": str(args.cvae), "per_target": args.per_target, "results": results}
+
+
+def _grid(args: argparse.Namespace, model: Any, scaler: ConditionScaler, values: pd.DataFrame, library: Any,
+          properties: LibraryProperties, settings: list[tuple[int, float, int]], prefix: str
+          ) -> dict[str, dict[str, float]]:
+    """Every setting's control over the same draws of the cvae as it stands (its density included)."""
+    names = list(scaler.names)
+    tolerances = guide_tolerances(names, scaler.stds)
     widest, n = max(k for k, _, _ in settings), args.per_target
-    results: dict[str, dict[str, float]] = {f"k {k}, band {b}, hubness {h}": {} for k, b, h in settings}
+    results: dict[str, dict[str, float]] = {f"{prefix}k {k}, band {b}, hubness {h}": {}
+                                            for k, b, h in settings}
     for name in names:
         kept: dict[str, list[np.ndarray]] = {label: [] for label in results}
         targets, groups = [], []
@@ -76,4 +104,4 @@ def guide_grid(args: argparse.Namespace) -> dict[str, Any]:
                 [[label, *(f"{r[f'spearman_{p}']:.3f} / {r[f'within_tol_{p}']:.1%} / "
                            f"{r[f'uniqueness_group_mean_{p}']:.3f} ({r[f'uniqueness_group_min_{p}']:.3f})"
                            for p in names)] for label, r in results.items()])
-    return {"cvae": str(args.cvae), "per_target": n, "results": results}
+    return results
