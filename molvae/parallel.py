@@ -12,6 +12,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -51,10 +52,22 @@ def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int | None 
                 pending.append((item, pool.submit(func, item)))
                 if len(pending) >= max_pending:
                     done_item, future = pending.popleft()
-                    yield done_item, future.result()
+                    yield done_item, _result(future)
             while pending:
                 done_item, future = pending.popleft()
-                yield done_item, future.result()
+                yield done_item, _result(future)
         finally:
             for _, future in pending:
                 future.cancel()
+
+
+def _result(future: Future) -> R:
+    try:
+        return future.result()
+    except BrokenProcessPool as error:
+        # The usual cause is a script without a main guard: each spawned worker re-imports it
+        # and starts the work again, which multiprocessing refuses.
+        raise RuntimeError(
+            "a worker process died before finishing its task. Workers are spawned processes that "
+            "re-import the main script: call this under `if __name__ == \"__main__\":`, or pass "
+            "workers=1 to run in this process. (A worker killed for memory ends the same way.)") from error

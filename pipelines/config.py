@@ -67,7 +67,8 @@ class MolecularRunConfig(_Strict):
     decode: Literal["sample", "mean"] = Field("sample", description="Bernoulli bits or soft Tanimoto.")
     novel: bool = Field(True, description="Never return training molecules.")
     max_alerts: int | None = Field(None, ge=0)
-    ranges: dict[str, tuple[float, float]] = Field(default_factory=dict, description="e.g. {mw: [200, 450]}")
+    ranges: dict[str, tuple[float | None, float | None]] = Field(
+        default_factory=dict, description="e.g. {mw: [200, 450], clogp: [null, 3]}; null is an open end.")
     rank_by: str = Field("score", description="COLUMN or COLUMN:asc|desc (molvae generate --rank-by).")
     diverse: int | None = Field(None, ge=1)
     eval_molecules: int = Field(500, ge=1, description="Library molecules held out for recovery.")
@@ -77,6 +78,15 @@ class MolecularRunConfig(_Strict):
     seed: int = 0
     experiment: str = "molvae-molecular"
     model_name: str = "molvae-molecular"
+
+    @field_validator("ranges")
+    @classmethod
+    def _ranges_are_ordered(cls, value: dict[str, tuple[float | None, float | None]]
+                            ) -> dict[str, tuple[float | None, float | None]]:
+        for name, (low, high) in value.items():
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"range of {name!r}: low {low} is above high {high}")
+        return value
 
     @field_validator("rank_by")
     @classmethod
@@ -120,8 +130,10 @@ class ImageRunConfig(_Strict):
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
-        field = ".".join(str(part) for part in item["loc"]) or "config"
-        lines.append(f"{field}: {item['msg']}")
+        # A whole-config rule (a model validator) has no field, and pydantic prefixes its text.
+        message = item["msg"].removeprefix("Value error, ")
+        field = ".".join(str(part) for part in item["loc"])
+        lines.append(f"{field}: {message}" if field else message)
     return "; ".join(lines)
 
 

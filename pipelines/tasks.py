@@ -160,7 +160,8 @@ def candidates_task(
         train=FingerprintLibrary.from_dataset(train_dir),
         novel=settings["novel"],
         max_alerts=settings["max_alerts"],
-        ranges={k: tuple(v) for k, v in settings["ranges"].items()},
+        ranges={name: (-np.inf if low is None else low, np.inf if high is None else high)
+                for name, (low, high) in settings["ranges"].items()},
         rank_by=settings["rank_by"],
         diverse=settings["diverse"],
         device=settings["device"],

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from molvae.chem.anomaly import REFERENCE_KEY, fingerprint_scores, reference_quantiles
@@ -88,7 +89,13 @@ def train_molecular_model(dataset_dir: str | Path, model_dir: str | Path, *, kin
         if kind != "cvae":
             raise ValueError("--condition needs --kind cvae")
         dataset.ensure_properties(names)
-        values = dataset.molecules(names).to_numpy(dtype=np.float64)
+        columns = dataset.molecules(names)
+        text = [name for name in names if not pd.api.types.is_numeric_dtype(columns[name])]
+        if text:
+            example = columns[text[0]].iloc[0]
+            raise ValueError(f"condition column {text[0]!r} is not numeric (e.g. {example!r}); a cvae "
+                             "conditions on numeric properties such as qed, clogp, mw")
+        values = columns.to_numpy(dtype=np.float64)
         scaler = ConditionScaler.fit(names, values[train_rows])
     elif kind == "cvae":
         raise ValueError("a cvae needs --condition (property columns, e.g. qed,clogp,mw)")

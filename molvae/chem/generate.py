@@ -39,6 +39,9 @@ from molvae.models.core import PRIORS, VAE
 from molvae.models.molecular import ConditionScaler
 
 MODES = ("prior", "around", "condition")
+# A target further than this many training standard deviations from the training mean lies
+# outside what the model learned; generation still runs, and the statistics name it.
+FAR_TARGET_STDS = 3.0
 # How a decoded draw becomes a search query. "sample" draws the fingerprint's bits from the
 # decoder's Bernoulli probabilities (the model's own generative step) and searches by exact
 # Tanimoto; "mean" searches with the probabilities themselves by soft Tanimoto. Measured on a
@@ -93,6 +96,9 @@ class GenerationRequest:
             raise ValueError("mode 'around' needs seed molecules (--around SMILES)")
         if self.mode == "condition" and not self.targets:
             raise ValueError("mode 'condition' needs targets, e.g. qed=0.9,clogp=2.5")
+        if self.targets and self.mode != "condition":  # they would be reported but never aimed at
+            raise ValueError(f"targets (--condition) go with mode 'condition', not {self.mode!r}: "
+                             "give seeds (--around) or targets, not both")
         if self.guide_k < 1 or self.guide_band < 0 or self.hubness < 0:
             raise ValueError(f"guide_k must be >= 1, guide_band and hubness >= 0, got {self.guide_k}, "
                              f"{self.guide_band} and {self.hubness}")
@@ -158,6 +164,7 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
         seed_keys = [m.inchikey for m in inputs.molecules]
     condition = guide = None
     free: list[str] = []  # conditions the request leaves to the model
+    far: dict[str, float] = {}  # targets beyond FAR_TARGET_STDS, in training standard deviations
     if model.condition_dim:
         if request.mode != "condition":
             raise ValueError("this conditional model needs --condition targets")
@@ -165,6 +172,8 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
         # Conditions the request leaves out are drawn with the latents (VAE.draw), not guided.
         condition = scaler.normalize(dict(request.targets), partial=True).to(model_device)
         free = [name for name in scaler.names if name not in request.targets]
+        far = {name: round(float(z), 1) for name, z in zip(scaler.names, condition[0].tolist(), strict=True)
+               if abs(z) > FAR_TARGET_STDS}  # NaN (a free condition) compares False
         if request.guide_k > 1:
             given = [name for name in scaler.names if name in request.targets]
             tolerances = guide_tolerances(scaler.names, scaler.stds)
@@ -208,7 +217,8 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
         if len(chosen) >= request.n:
             break
     stats = {"prior": prior_used(model, request), "guide_k": request.guide_k, "hubness": request.hubness,
-             "free_conditions": free, "seeds_excluded": seeds_excluded, "raw_samples": raw,
+             "free_conditions": free, "targets_far_from_training": far, "seeds_excluded": seeds_excluded,
+             "raw_samples": raw,
              "raw_unique": len(set(raw_hits)),
              "unique_fraction": len(set(raw_hits)) / max(1, len(raw_hits)), "candidates": len(chosen)}
     if len(chosen) < request.n:

@@ -134,18 +134,24 @@ def reconstruct(model: VAE, library: FingerprintLibrary, smiles: Sequence[str], 
                          "decode_similarity": float(score),
                          "is_input": inchikeys[int(index)] == molecule.inchikey,
                          "reason": ""})
-    return pd.DataFrame(rows, columns=list(RECONSTRUCTION_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(RECONSTRUCTION_COLUMNS))
+    # A rejected input's row has no rank or match: nullable types keep the others' integers
+    # and booleans (plain columns would turn into floats and objects).
+    return frame.astype({"input_row": "int64", "rank": "Int64", "library_index": "Int64",
+                         "is_input": "boolean"})
 
 
 def recovery(frame: pd.DataFrame, k: int = 10) -> dict[str, float]:
-    """Top-1 and top-k recovery over the inputs that standardized, and the mean top-1 score."""
+    """Top-1 and top-k recovery over the inputs that standardized, the mean top-1 score, and how
+    many inputs were rejected (``inputs`` counts those that were ranked)."""
     ranked = frame[frame["reason"] == ""]
+    rejected = int(frame.loc[frame["reason"] != "", "input_row"].nunique())
     if ranked.empty:
         nan = float("nan")
-        return {"inputs": 0, "top1": nan, f"top{k}": nan, "mean_decode_similarity": nan}
+        return {"inputs": 0, "rejected": rejected, "top1": nan, f"top{k}": nan, "mean_decode_similarity": nan}
     per_input = ranked.groupby("input_row")
     first = ranked[ranked["rank"] == 1]
-    return {"inputs": int(per_input.ngroups),
+    return {"inputs": int(per_input.ngroups), "rejected": rejected,
             "top1": float(first["is_input"].astype(bool).mean()),
             f"top{k}": float(per_input.apply(lambda g: bool(g.loc[g["rank"] <= k, "is_input"].any())).mean()),
             "mean_decode_similarity": float(first["decode_similarity"].mean())}

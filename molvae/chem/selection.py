@@ -123,9 +123,10 @@ def rank_candidates(frame: pd.DataFrame, by: str = "score") -> pd.DataFrame:
     column, ascending = parse_rank_by(by)
     frame = frame.copy()
     frame["score"] = rank_score(frame)
-    if column not in frame or not pd.api.types.is_numeric_dtype(frame[column]):
-        numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-        raise ValueError(f"cannot rank by {column!r}: choose a numeric column ({', '.join(numeric)})")
+    # Columns starting with "_" are the caller's bookkeeping, not candidate data.
+    rankable = [c for c in frame.columns if not c.startswith("_") and pd.api.types.is_numeric_dtype(frame[c])]
+    if column not in rankable:
+        raise ValueError(f"cannot rank by {column!r}: choose a numeric column ({', '.join(rankable)})")
     frame = frame.sort_values(column, ascending=ascending, kind="stable", na_position="last")
     frame["rank"] = np.arange(1, len(frame) + 1)
     return frame.reset_index(drop=True)

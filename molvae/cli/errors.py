@@ -33,8 +33,15 @@ def exit_on(*errors: type[Exception], label: str = "error") -> Iterator[None]:
     try:
         yield
     except errors as exc:
-        err_console.print(f"[red]{label}:[/red] {escape(str(exc))}", soft_wrap=True)
+        err_console.print(f"[red]{label}:[/red] {escape(error_message(exc))}", soft_wrap=True)
         raise typer.Exit(1) from exc
+
+
+def error_message(exc: Exception) -> str:
+    """The error's own words; an OS error as "reason: path" rather than "[Errno 2] ...: 'path'"."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"{exc.strerror}: {exc.filename}"
+    return str(exc)
 
 
 def user_errors(command: Callable[P, R]) -> Callable[P, R]:

@@ -24,9 +24,12 @@ def parse_targets(text: str | None) -> dict[str, float]:
         try:
             if not sep or not name.strip():
                 raise ValueError
-            targets[name.strip()] = float(value)
+            number = float(value)
         except ValueError:
             raise ValueError(f"bad condition {part!r}: expected name=value, e.g. qed=0.9") from None
+        if name.strip() in targets:
+            raise ValueError(f"condition {name.strip()!r} is given twice")
+        targets[name.strip()] = number
     return targets
 
 
@@ -106,4 +109,8 @@ def generate_command(
     console.print(f"wrote {len(selected)} candidates to {paths.csv} (with {paths.sdf.name}"
                   f"{', ' + paths.png.name if len(selected) else ''}); {stats['left_out']} left out, "
                   f"with reasons, in {paths.rejects}", markup=False, soft_wrap=True)
+    for name, stds in stats.get("targets_far_from_training", {}).items():
+        console.print(f"warning: the target {name}={targets[name]:g} is {stds:+.1f} training standard "
+                      "deviations from the training mean; the candidates come only as close as the library "
+                      f"allows (see achieved_{name})", markup=False, soft_wrap=True, style="yellow")
     console.print_json(json.dumps(stats))

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from molvae.cli.errors import user_errors
+from molvae.cli.options import parse_widths
 
 # torch-backed modules are imported inside the commands: `molvae` starts fast, and worker
 # processes that re-import the entry point (multiprocessing spawn) do not load torch.
@@ -82,7 +83,7 @@ def train(
                          device=device, seed=seed, progress=progress)
     metrics = train_image_model(
         source, out, kind=kind, train_config=config, latent_dim=latent_dim,
-        hidden_dims=[int(h) for h in hidden.split(",")], beta=beta, warmup_steps=warmup_steps,
+        hidden_dims=parse_widths(hidden), beta=beta, warmup_steps=warmup_steps,
         capacity=capacity, capacity_steps=capacity_steps, gamma=gamma,
         val_fraction=val_fraction, test_fraction=test_fraction, exclude_class=exclude_class,
         iwae_k=iwae_k, resume=resume)

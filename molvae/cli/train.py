@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from molvae.cli.errors import user_errors
+from molvae.cli.options import parse_widths
 
 console = Console()
 
@@ -49,7 +50,7 @@ def train_command(
                          device=device, seed=seed, progress=progress)
     metrics = train_molecular_model(
         dataset, out, kind=kind, condition=condition.split(",") if condition else (), train_config=config,
-        latent_dim=latent_dim, hidden_dims=[int(h) for h in hidden.split(",")] if hidden else None, beta=beta,
+        latent_dim=latent_dim, hidden_dims=parse_widths(hidden) if hidden else None, beta=beta,
         warmup_steps=warmup_steps, capacity=capacity, capacity_steps=capacity_steps,
         val_fraction=val_fraction, resume=resume, density_components=density_components)
     console.print(f"wrote {out}", markup=False, soft_wrap=True)

@@ -57,8 +57,12 @@ class ConditionScaler:
         if isinstance(values, Mapping):
             missing = [n for n in self.names if n not in values]
             unknown = [n for n in values if n not in self.names]
-            if (missing and not partial) or unknown or not values:
-                raise ValueError(f"conditions are {list(self.names)}; missing {missing}, unknown {unknown}")
+            if unknown:
+                raise ValueError(f"unknown condition {unknown}: this model's conditions are "
+                                 f"{list(self.names)}")
+            if (missing and not partial) or not values:
+                raise ValueError(f"conditions are {list(self.names)}; missing {missing}"
+                                 + (" (name at least one)" if partial else ""))
             bad = [n for n, v in values.items() if not np.isfinite(v)]
             if bad:  # NaN marks a free condition; a given one must be a number
                 raise ValueError(f"condition {bad[0]!r} must be a finite number, got {values[bad[0]]}")

@@ -83,3 +83,6 @@ def test_bad_kind_and_condition_combinations_are_clear_errors(dataset, tmp_path)
     stray = run("train", dataset, "-o", tmp_path / "m", "--condition", "qed", "--epochs", "1",
                 "--no-progress")
     assert stray.exit_code == 1 and "--kind cvae" in stray.output
+    text = run("train", dataset, "-o", tmp_path / "m", "--kind", "cvae", "--condition", "scaffold",
+               "--epochs", "1", "--no-progress")
+    assert text.exit_code == 1 and "condition column 'scaffold' is not numeric" in text.output

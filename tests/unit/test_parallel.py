@@ -17,6 +17,15 @@ def test_results_keep_input_order_across_processes():
     assert all(pid != os.getpid() for _, (_, pid) in results)
 
 
+def die(x):
+    os._exit(3)
+
+
+def test_a_dead_worker_is_an_error_that_says_what_to_do():
+    with pytest.raises(RuntimeError, match=r'if __name__ == "__main__":.*or pass workers=1'):
+        list(ordered_map(die, range(4), workers=2))
+
+
 def test_one_worker_runs_in_process():
     results = list(ordered_map(square_with_pid, range(5), workers=1))
     assert [r[1][0] for r in results] == [0, 1, 4, 9, 16]

@@ -183,10 +183,13 @@ def test_targets_may_name_some_conditions_and_the_model_draws_the_rest():
     conditions = torch.cat(seen)
     assert torch.allclose(conditions[:, 0], torch.tensor(1.0))  # mw = 100 is one std above the mean
     assert conditions[:, 1].mean().item() == pytest.approx(0.9, abs=0.1) and conditions[:, 1].std() > 0.2
-    assert stats["free_conditions"] == ["clogp"]
+    assert stats["free_conditions"] == ["clogp"] and stats["targets_far_from_training"] == {}
     # Only the named target is guided and reported: within ±12.5 Da of 100 lies heptane (100.2) alone.
     assert set(frame["smiles"]) == {"CCCCCCC"} and "target_clogp" not in frame
     assert (frame["target_mw"] == 100.0).all()
+    # 300 Da is (300 − 58) / 42 = 5.8 training standard deviations out: it runs, and is named.
+    request = GenerationRequest(n=2, mode="condition", targets={"mw": 300.0}, batch_size=64)
+    assert generate_candidates(vae, lib, request, device="cpu")[1]["targets_far_from_training"] == {"mw": 5.8}
 
 
 def test_a_property_without_a_default_tolerance_is_guided_by_its_training_std():
@@ -214,6 +217,8 @@ def test_request_validation():
     assert GenerationRequest(n=1).hubness == DEFAULT_HUB_NEIGHBOURS > 0
     with pytest.raises(ValueError, match="include_seeds applies to mode 'around'"):
         GenerationRequest(n=1, include_seeds=True)
+    with pytest.raises(ValueError, match=r"targets \(--condition\) go with mode 'condition', not 'around'"):
+        GenerationRequest(n=1, mode="around", seeds=["CCO"], targets={"qed": 0.9})
 
 
 def test_interpolation_path_lists_each_molecule_once_and_covers_every_step():

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from molvae.chem.fingerprints import FingerprintSettings
-from molvae.chem.reconstruct import RECONSTRUCTION_COLUMNS, check_compatible, recovery
+from molvae.chem.reconstruct import RECONSTRUCTION_COLUMNS, check_compatible, reconstruct, recovery
 from molvae.chem.search import FingerprintLibrary
 from molvae.models import VAE
 from molvae.models.molecular import molecular_config
@@ -27,7 +27,7 @@ def test_recovery_by_hand():
         {"input_row": 4, "reason": "unparseable: x"},
     ]
     result = recovery(frame(rows), k=2)
-    assert result["inputs"] == 3
+    assert result["inputs"] == 3 and result["rejected"] == 1
     assert result["top1"] == pytest.approx(1 / 3) and result["top2"] == pytest.approx(2 / 3)
     assert result["mean_decode_similarity"] == pytest.approx((0.9 + 0.7 + 0.2) / 3)
     assert math.isnan(recovery(frame(rows[-1:]), k=2)["top1"])
@@ -38,3 +38,18 @@ def test_model_and_library_must_share_fingerprint_settings():
     library = FingerprintLibrary.from_packed(np.zeros((3, 128), np.uint8))  # 1024 bits
     with pytest.raises(ValueError, match="rebuild the library"):
         check_compatible(model, library)
+
+
+def test_a_rejected_input_leaves_the_others_integer_ranks(tmp_path):
+    settings = FingerprintSettings(n_bits=256)
+    bits = (np.random.default_rng(0).random((6, 256)) < 0.1).astype(np.uint8)
+    library = FingerprintLibrary.from_packed(np.packbits(bits, axis=1), ids=[f"id{i}" for i in range(6)],
+                                             smiles=["C"] * 6, settings=settings)
+    model = VAE(molecular_config("vae", settings, latent_dim=2, hidden_dims=(8,)))
+    result = reconstruct(model, library, ["CCO", "C1CC", "c1ccccc1"], k=2, device="cpu")
+    assert result["input_row"].tolist() == [1, 1, 2, 3, 3]
+    assert result["rank"].dtype == "Int64" and result["library_index"].dtype == "Int64"
+    assert result["rank"].isna().tolist() == [False, False, True, False, False]
+    result.to_csv(tmp_path / "r.csv", index=False)
+    assert pd.read_csv(tmp_path / "r.csv")["rank"].dropna().tolist() == [1, 2, 1, 2]
+    assert "1.0" not in (tmp_path / "r.csv").read_text().splitlines()[1].split(",")

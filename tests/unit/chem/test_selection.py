@@ -86,6 +86,9 @@ def test_bad_rank_by_names_the_column_direction_and_choices():
         parse_rank_by(":asc")
     with pytest.raises(ValueError, match=r"cannot rank by 'logp': choose a numeric column \(.*sa_score"):
         rank_candidates(frame(), "logp:asc")
+    with pytest.raises(ValueError, match=r"cannot rank by '_position'") as error:  # bookkeeping
+        rank_candidates(frame().assign(_position=1), "_position")
+    assert "_position" not in str(error.value).split("(")[1]
 
 
 def test_the_two_tailed_domain_columns_need_a_direction():

@@ -14,10 +14,12 @@ def test_defaults_run_on_the_bundled_data():
 
 def test_yaml_values_and_overrides(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("epochs: 3\nn_candidates: 7\nranges: {mw: [200, 450]}\n")
+    path.write_text("epochs: 3\nn_candidates: 7\nranges: {mw: [200, 450], clogp: [null, 3]}\n")
     config = load_config(MolecularRunConfig, path, {"epochs": 5, "seed": None})
     assert config.epochs == 5 and config.n_candidates == 7 and config.seed == 0
-    assert config.ranges == {"mw": (200.0, 450.0)}
+    assert config.ranges == {"mw": (200.0, 450.0), "clogp": (None, 3.0)}  # null: an open end
+    with pytest.raises(ConfigError, match=r"^config: ranges: range of 'mw': low 450.0 is above high 200.0$"):
+        load_config(MolecularRunConfig, None, {"ranges": {"mw": [450, 200]}})
 
 
 def test_errors_name_the_file_and_each_field(tmp_path):
@@ -42,8 +44,10 @@ def test_errors_name_the_file_and_each_field(tmp_path):
     ],
 )
 def test_modes_need_their_inputs(values, needle):
-    with pytest.raises(ConfigError, match=needle):
+    with pytest.raises(ConfigError, match=needle) as error:
         load_config(MolecularRunConfig, None, values)
+    assert str(error.value).startswith("config: ") and "config: config" not in str(error.value)
+    assert "Value error" not in str(error.value)
 
 
 def test_rank_by_direction_is_checked_before_the_run():

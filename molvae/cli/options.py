@@ -1,0 +1,14 @@
+"""Parsing of option values that typer passes through as text."""
+
+from __future__ import annotations
+
+
+def parse_widths(text: str, option: str = "--hidden") -> list[int]:
+    """``1024,512`` → [1024, 512]; anything but positive integers is an error naming the option."""
+    try:
+        widths = [int(part) for part in text.split(",")]
+    except ValueError:
+        widths = []
+    if not widths or min(widths) < 1:
+        raise ValueError(f"{option} takes comma-separated positive layer widths, e.g. 1024,512; got {text!r}")
+    return widths
