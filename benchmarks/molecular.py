@@ -104,7 +104,8 @@ def main() -> None:
     parser.add_argument("--components", default="1,4,16",
                         help="density: mixture sizes to fit; the first is saved with the model.")
     parser.add_argument("--library", choices=["test", "train"], default="test",
-                        help="density, hubness: decode into all MOSES test or all MOSES train molecules.")
+                        help="density, hubness: decode into all MOSES test or all MOSES train molecules; "
+                             "guide: into MOSES train without the cvae's training sample.")
     parser.add_argument("--neighbours", default="0,1,3,5,10",
                         help="hubness, guide: CSLS neighbour counts (0: the nearest molecule).")
     parser.add_argument("--cvae", type=Path, default=DEFAULT_CVAE, help="guide: the cvae's folder.")
@@ -128,6 +129,8 @@ def main() -> None:
         grid = f"k{args.guide_ks}_band{args.guide_bands}_hubness{args.neighbours}".replace(",", "-")
         if args.density_components:
             grid += "_density" + args.density_components.replace(",", "-")
+        if args.library == "train":
+            grid += "_train-library"
         seed = f"_seed{args.seed}" if args.seed else ""  # other seeds: held-out checks of a setting
         out = RESULTS / f"molecular_guide_{args.cvae.name}_{grid}{seed}.json"
     write_json(out, {"result": result, "seconds": time.perf_counter() - started,

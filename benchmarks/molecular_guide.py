@@ -18,20 +18,21 @@ from __future__ import annotations
 
 import argparse
 import itertools
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 from common import print_table
-from molecular_data import RESULTS, test_library, train_sample
+from molecular_data import RESULTS, test_library, train_library, train_sample
 
+from molvae.chem.candidates import training_rows
 from molvae.chem.evaluation import CONTROL_LEVELS
 from molvae.chem.experiment import fit_latent_density, reference_sample, split_rows
 from molvae.chem.generate import decoded_queries
 from molvae.chem.guided import LibraryProperties, PropertyGuide, guide_tolerances, kept_hits
 from molvae.chem.metrics import condition_control
-from molvae.chem.search import SearchResult
+from molvae.chem.search import FingerprintLibrary, SearchResult
 from molvae.data import MoleculeDataset
 from molvae.models import load_model
 from molvae.models.molecular import ConditionScaler
@@ -39,21 +40,34 @@ from molvae.models.molecular import ConditionScaler
 DEFAULT_CVAE = RESULTS / "models" / "moses-cvae-100k"
 
 
+class Decoding(NamedTuple):
+    """Where draws are decoded: a library, its properties, and the rows never returned."""
+
+    library: FingerprintLibrary
+    properties: LibraryProperties
+    exclude: np.ndarray | None
+
+
 def guide_grid(args: argparse.Namespace) -> dict[str, Any]:
     model = load_model(args.cvae)
-    train = MoleculeDataset(train_sample(args.moses_dir, args.train_rows or 100_000))
-    _, library = test_library(args.moses_dir)
+    train_folder = train_sample(args.moses_dir, args.train_rows or 100_000)
+    train = MoleculeDataset(train_folder)
     scaler = ConditionScaler.from_config(model.config)
     names = list(scaler.names)
+    if args.library == "train":  # the 1.58M MOSES train molecules the cvae was not trained on
+        library = FingerprintLibrary.open(train_library(args.moses_dir))
+        exclude = training_rows(library, FingerprintLibrary.from_dataset(train_folder))
+    else:
+        library, exclude = test_library(args.moses_dir)[1], None
+    decoding = Decoding(library, LibraryProperties(library, names), exclude)
     train.ensure_properties(names)
     values = train.molecules(names)
-    properties = LibraryProperties(library, names)
     settings = list(itertools.product([int(k) for k in args.guide_ks.split(",")],
                                       [float(b) for b in args.guide_bands.split(",")],
                                       [int(h) for h in args.neighbours.split(",")]))
     results: dict[str, dict[str, float]] = {}
     if not args.density_components:  # the density saved with the cvae
-        results = _grid(args, model, scaler, values, library, properties, settings, "")
+        results = _grid(args, model, scaler, values, decoding, settings, "")
     else:
         split = model.config.metadata["split"]
         reference = reference_sample(split_rows(len(train), split["val_fraction"], split["seed"])[0])
@@ -62,16 +76,18 @@ def guide_grid(args: argparse.Namespace) -> dict[str, Any]:
         for components in [int(c) for c in args.density_components.split(",")]:
             model.latent_density = fit_latent_density(model, packed, conditions, components,
                                                       seed=split["seed"])
-            results |= _grid(args, model, scaler, values, library, properties, settings,
-                             f"{components} Gaussians, ")
-    return {"cvae": str(args.cvae), "per_target": args.per_target, "results": results}
+            results |= _grid(args, model, scaler, values, decoding, settings, f"{components} Gaussians, ")
+    return {"cvae": str(args.cvae), "library": args.library, "library_rows": len(library),
+            "excluded_rows": 0 if exclude is None else int(exclude.sum()), "per_target": args.per_target,
+            "results": results}
 
 
-def _grid(args: argparse.Namespace, model: Any, scaler: ConditionScaler, values: pd.DataFrame, library: Any,
-          properties: LibraryProperties, settings: list[tuple[int, float, int]], prefix: str
+def _grid(args: argparse.Namespace, model: Any, scaler: ConditionScaler, values: pd.DataFrame,
+          decoding: Decoding, settings: list[tuple[int, float, int]], prefix: str
           ) -> dict[str, dict[str, float]]:
     """Every setting's control over the same draws of the cvae as it stands (its density included)."""
     names = list(scaler.names)
+    library, properties = decoding.library, decoding.properties
     tolerances = guide_tolerances(names, scaler.stds)
     widest, n = max(k for k, _, _ in settings), args.per_target
     results: dict[str, dict[str, float]] = {f"{prefix}k {k}, band {b}, hubness {h}": {}
@@ -85,7 +101,7 @@ def _grid(args: argparse.Namespace, model: Any, scaler: ConditionScaler, values:
             condition = scaler.normalize(target).expand(n, -1)
             z = model.draw_latents(n, 1.0, condition, generator, "fitted")
             queries = decoded_queries(model, z, condition, "sample", generator)
-            hits = library.search(queries, widest, device="cpu")
+            hits = library.search(queries, widest, exclude=decoding.exclude, device="cpu")
             for (k, band, hubness), label in zip(settings, results, strict=True):
                 guide = PropertyGuide(properties, target, k, tolerances, band)
                 first_k = SearchResult(hits.indices[:, :k], hits.scores[:, :k])

@@ -61,7 +61,7 @@ def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int | None 
                 future.cancel()
 
 
-def _result(future: Future) -> R:
+def _result(future: Future[R]) -> R:
     try:
         return future.result()
     except BrokenProcessPool as error:

@@ -57,10 +57,10 @@ class MolecularRunConfig(_Strict):
     targets: dict[str, float] = Field(default_factory=dict, description="Targets for mode 'condition'.")
     guide_k: int | None = Field(None, ge=1, description="Mode 'condition': nearest library molecules "
                                                         "each draw chooses among by target closeness "
-                                                        "(default 24).")
+                                                        "(default by library size: 24, 48 above ~500k).")
     guide_band: float | None = Field(None, ge=0, description="Mode 'condition': the best molecule within "
                                                              "this many tolerances of every target is kept "
-                                                             "(default 0.85).")
+                                                             "(default 0.85, 0.5 above ~500k molecules).")
     hubness: int = Field(DEFAULT_HUB_NEIGHBOURS, ge=0, description="CSLS neighbours of the hubness "
                                                                    "correction of draws (0: nearest "
                                                                    "neighbour).")

@@ -28,10 +28,9 @@ from rdkit import Chem
 from molvae.chem.candidates import in_training_set
 from molvae.chem.generate import decoded_queries
 from molvae.chem.guided import (
-    DEFAULT_GUIDE_BAND,
-    DEFAULT_GUIDE_K,
     LibraryProperties,
     PropertyGuide,
+    default_guide,
     guide_tolerances,
     kept_hits,
     search_width,
@@ -205,8 +204,8 @@ def control_metrics(
 ) -> dict[str, float]:
     """Conditional control over targets spanning the training set's p5–p95 (see the module docstring).
 
-    ``guide_k`` and ``guide_band`` default to :data:`~molvae.chem.guided.DEFAULT_GUIDE_K` and
-    :data:`~molvae.chem.guided.DEFAULT_GUIDE_BAND`, as in generation. When ``guide_k`` > 1,
+    ``guide_k`` and ``guide_band`` default to :func:`~molvae.chem.guided.default_guide` of the
+    library's size, as in generation. When ``guide_k`` > 1,
     each draw keeps the one of its ``guide_k`` nearest library molecules chosen by the
     targets (with ``guide_band`` and ``hubness``; :mod:`molvae.chem.guided`), and the same
     choice among ``guide_k`` random library molecules is reported beside it (``random_*``;
@@ -214,8 +213,9 @@ def control_metrics(
     also hits targets, so the model's part shows in ``train_similarity`` (mean Tanimoto of
     each hit to its nearest training molecule) against ``random_train_similarity``.
     """
-    guide_k = DEFAULT_GUIDE_K if guide_k is None else guide_k
-    guide_band = DEFAULT_GUIDE_BAND if guide_band is None else guide_band
+    default_k, default_band = default_guide(len(library))
+    guide_k = default_k if guide_k is None else guide_k
+    guide_band = default_band if guide_band is None else guide_band
     if guide_k < 1 or guide_band < 0 or hubness < 0:
         raise ValueError(f"guide_k must be >= 1, guide_band and hubness >= 0, got {guide_k}, {guide_band} "
                          f"and {hubness}")

@@ -22,10 +22,9 @@ import torch
 
 from molvae.chem.fingerprints import unpack_bits
 from molvae.chem.guided import (
-    DEFAULT_GUIDE_BAND,
-    DEFAULT_GUIDE_K,
     LibraryProperties,
     PropertyGuide,
+    default_guide,
     guide_tolerances,
     joined_hits,
     kept_hits,
@@ -69,17 +68,22 @@ class GenerationRequest:
     decode: str = "sample"
     prior: str = "fitted"
     # Nearest library molecules each draw chooses among by closeness to the targets
-    # (molvae.chem.guided); None: DEFAULT_GUIDE_K for mode "condition", else 1 (no guidance).
+    # (molvae.chem.guided); None: 1 (no guidance) outside mode "condition", and in it the
+    # default for the library's size (default_guide), as is a band of None.
     guide_k: int | None = None
-    guide_band: float | None = None  # None: DEFAULT_GUIDE_BAND
+    guide_band: float | None = None
     # CSLS neighbours of the hubness correction (molvae.chem.hubness); 0 turns it off.
     hubness: int | None = None  # None: DEFAULT_HUB_NEIGHBOURS
 
+    def guide_settings(self, library_size: int) -> tuple[int, float]:
+        """The guide's (k, band): as asked, else the defaults for this many eligible library molecules."""
+        k, band = default_guide(library_size)
+        return (k if self.guide_k is None else self.guide_k,
+                band if self.guide_band is None else self.guide_band)
+
     def __post_init__(self) -> None:
-        if self.guide_k is None:
-            self.guide_k = DEFAULT_GUIDE_K if self.mode == "condition" else 1
-        if self.guide_band is None:
-            self.guide_band = DEFAULT_GUIDE_BAND
+        if self.guide_k is None and self.mode != "condition":
+            self.guide_k = 1
         if self.hubness is None:
             self.hubness = DEFAULT_HUB_NEIGHBOURS
         if self.mode not in MODES:
@@ -99,10 +103,11 @@ class GenerationRequest:
         if self.targets and self.mode != "condition":  # they would be reported but never aimed at
             raise ValueError(f"targets (--condition) go with mode 'condition', not {self.mode!r}: "
                              "give seeds (--around) or targets, not both")
-        if self.guide_k < 1 or self.guide_band < 0 or self.hubness < 0:
+        k = 1 if self.guide_k is None else self.guide_k  # None: chosen by the library's size, >= 1
+        if k < 1 or (self.guide_band is not None and self.guide_band < 0) or self.hubness < 0:
             raise ValueError(f"guide_k must be >= 1, guide_band and hubness >= 0, got {self.guide_k}, "
                              f"{self.guide_band} and {self.hubness}")
-        if self.guide_k > 1 and self.mode != "condition":
+        if k > 1 and self.mode != "condition":
             raise ValueError("property guidance (guide_k > 1) needs targets: use mode 'condition'")
 
 
@@ -163,6 +168,7 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
         seed_smiles = [m.smiles for m in inputs.molecules]
         seed_keys = [m.inchikey for m in inputs.molecules]
     condition = guide = None
+    guided: list[str] = []  # the targets the guide aims at
     free: list[str] = []  # conditions the request leaves to the model
     far: dict[str, float] = {}  # targets beyond FAR_TARGET_STDS, in training standard deviations
     if model.condition_dim:
@@ -174,11 +180,7 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
         free = [name for name in scaler.names if name not in request.targets]
         far = {name: round(float(z), 1) for name, z in zip(scaler.names, condition[0].tolist(), strict=True)
                if abs(z) > FAR_TARGET_STDS}  # NaN (a free condition) compares False
-        if request.guide_k > 1:
-            given = [name for name in scaler.names if name in request.targets]
-            tolerances = guide_tolerances(scaler.names, scaler.stds)
-            guide = PropertyGuide(LibraryProperties(library, given), request.targets, request.guide_k,
-                                  {name: tolerances[name] for name in given}, request.guide_band)
+        guided = [name for name in scaler.names if name in request.targets]
     elif request.mode == "condition":
         raise ValueError("mode 'condition' needs a model trained with --kind cvae")
 
@@ -195,6 +197,11 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
             + (f" ({len(library) - available} excluded by --novel or as seeds)" if available < len(library)
                else "")
             + f", fewer than -n {request.n}. Lower -n or use a larger library.")
+    guide_k, guide_band = request.guide_settings(available)
+    if guided and guide_k > 1:
+        tolerances = guide_tolerances(scaler.names, scaler.stds)
+        guide = PropertyGuide(LibraryProperties(library, guided), request.targets, guide_k,
+                              {name: tolerances[name] for name in guided}, guide_band)
     chosen: dict[int, tuple[float, int]] = {}  # library row → (decode similarity, seed index)
     raw = 0
     raw_hits: list[int] = []
@@ -216,10 +223,10 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
                 chosen[int(row)] = (float(score), int(source))
         if len(chosen) >= request.n:
             break
-    stats = {"prior": prior_used(model, request), "guide_k": request.guide_k, "hubness": request.hubness,
+    stats = {"prior": prior_used(model, request), "guide_k": guide_k,
+             "guide_band": guide_band if guide is not None else None, "hubness": request.hubness,
              "free_conditions": free, "targets_far_from_training": far, "seeds_excluded": seeds_excluded,
-             "raw_samples": raw,
-             "raw_unique": len(set(raw_hits)),
+             "raw_samples": raw, "raw_unique": len(set(raw_hits)),
              "unique_fraction": len(set(raw_hits)) / max(1, len(raw_hits)), "candidates": len(chosen)}
     if len(chosen) < request.n:
         raise GenerationShortfall(

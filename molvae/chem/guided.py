@@ -11,7 +11,8 @@ several molecules in the band do not all take the same one.
 
 - ``band = 1`` keeps any in-tolerance molecule: the model chooses wherever the targets
   allow, so neighbouring draws do not all collapse onto the same best-matching molecule.
-- ``band = 0`` always takes the molecule nearest the targets; the default, 0.85, is between.
+- ``band = 0`` always takes the molecule nearest the targets; the defaults (0.85, or 0.5 in
+  libraries of over half a million molecules: :func:`default_guide`) are between.
 - ``k = 1`` is no guide: nearest-neighbour decoding, hubness-corrected or not.
 
 The library's properties are computed with RDKit for the rows a search returns, once per
@@ -20,6 +21,7 @@ row, and cached; a 1.6M-molecule library is never scored as a whole.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -30,14 +32,26 @@ from molvae.chem.metrics import TOLERANCES
 from molvae.chem.properties import compute_properties_frame
 from molvae.chem.search import FingerprintLibrary, SearchResult
 
-# Chosen on a cvae of 100k MOSES molecules, 176k test library, with the hubness correction
-# (BENCHMARKS.md, "Hubness correction"): of k 16–48 and band 0.5–1, the one setting that met
-# every Spearman, within-tolerance and per-target uniqueness target there, at the edge (MW
-# Spearman 0.901, lowest uniqueness 0.950); fresh draws miss by a hair (0.8997; 0.940). A wider
+# The guide's defaults by library size: (molecules, k, band), each chosen on a cvae of 100k
+# MOSES molecules with the hubness correction (BENCHMARKS.md, "Hubness correction"). A wider
 # band keeps more draws distinct and follows the targets less closely; a larger k follows
-# them more closely with fewer distinct.
-DEFAULT_GUIDE_K = 24
-DEFAULT_GUIDE_BAND = 0.85
+# them more closely with fewer distinct. A denser library holds more molecules at the same
+# distance from a draw, so the guide must look at more of them to reach the ones that meet
+# the targets, and with more of those in band it can keep a narrower band.
+# - 176k (MOSES test): of k 16–48 and band 0.5–1, the one setting that met every Spearman,
+#   within-tolerance and per-target uniqueness target, at the edge (MW Spearman 0.901, lowest
+#   uniqueness 0.950); fresh draws miss by a hair (0.8997; 0.940).
+# - 1.48M (MOSES train less the cvae's 100k): k 48, band 0.5 meets every target with margin,
+#   on fresh draws too (MW Spearman ≥ 0.94, lowest uniqueness ≥ 0.97); k 24 there misses.
+GUIDE_SETTINGS = ((176_074, 24, 0.85), (1_484_399, 48, 0.5))
+
+
+def default_guide(library_size: int) -> tuple[int, float]:
+    """The (k, band) measured in the library size nearest ``library_size`` on a log scale
+    (the boundary between the two is their geometric mean, about 511k molecules)."""
+    size = max(library_size, 1)
+    _, k, band = min(GUIDE_SETTINGS, key=lambda setting: abs(math.log(size / setting[0])))
+    return k, band
 
 
 class LibraryProperties:
@@ -95,11 +109,14 @@ class PropertyGuide:
     band
         Candidates within this many tolerances of every target count as on target; the best
         of them (see :meth:`choose`) is kept. Narrower bands follow the targets more closely (higher rank
-        correlation) and leave the model fewer choices (more draws share a molecule).
+        correlation) and leave the model fewer choices (more draws share a molecule). Default:
+        :func:`default_guide`'s band for the library's size.
     """
 
     def __init__(self, properties: LibraryProperties, targets: Mapping[str, float], k: int,
-                 tolerances: Mapping[str, float] | None = None, band: float = DEFAULT_GUIDE_BAND) -> None:
+                 tolerances: Mapping[str, float] | None = None, band: float | None = None) -> None:
+        if band is None:
+            band = default_guide(len(properties.library))[1]
         if k < 1:
             raise ValueError(f"guide k must be >= 1, got {k}")
         if band < 0:

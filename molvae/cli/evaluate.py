@@ -28,9 +28,11 @@ def evaluate_command(
     prior: str = typer.Option("fitted", "--prior", help="fitted (the model's latent density) or standard."),
     guide_k: int | None = typer.Option(None, "--guide-k",
                                        help="cvae control: each draw keeps the one of its K nearest library "
-                                            "molecules chosen by the targets (default 24; 1: no guide)."),
+                                            "molecules chosen by the targets (default by library size: 24, "
+                                            "or 48 above ~500k molecules; 1: no guide)."),
     guide_band: float | None = typer.Option(None, "--guide-band",
-                                            help="cvae control: as in 'molvae generate' (default 0.85)."),
+                                            help="cvae control: as in 'molvae generate' (default 0.85, or "
+                                                 "0.5 above ~500k molecules)."),
     hubness: int = typer.Option(DEFAULT_HUB_NEIGHBOURS, "--hubness",
                                 help="As in 'molvae generate': CSLS neighbours of the hubness correction of "
                                      "prior and control draws (0: plain nearest neighbour)."),

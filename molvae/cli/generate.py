@@ -53,11 +53,13 @@ def generate_command(
                                   "by the model."),
     guide_k: int | None = typer.Option(
         None, "--guide-k", help="--condition: each draw keeps the one of its K nearest library molecules "
-                                "chosen by the targets (default 24; 1: no guide)."),
+                                "chosen by the targets (default by library size: 24, or 48 above ~500k "
+                                "molecules; 1: no guide)."),
     guide_band: float | None = typer.Option(
         None, "--guide-band", help="--condition: keep the best molecule within this many tolerances of every "
                                   "target (cLogP 0.5, MW 25 Da, QED 0.1), else the nearest to them "
-                                  "(default 0.85; 0: always the nearest to the targets)."),
+                                  "(default 0.85, or 0.5 above ~500k molecules; 0: always the nearest to "
+                                  "the targets)."),
     hubness: int = typer.Option(
         DEFAULT_HUB_NEIGHBOURS, "--hubness",
         help="Hubness correction: each draw takes the best by CSLS with this many neighbours of its few "

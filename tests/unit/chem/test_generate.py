@@ -4,7 +4,6 @@ import torch
 
 from molvae.chem.fingerprints import FingerprintSettings, morgan_packed
 from molvae.chem.generate import GenerationRequest, generate_candidates
-from molvae.chem.guided import DEFAULT_GUIDE_K
 from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
 from molvae.chem.molecules import standardize
 from molvae.chem.search import FingerprintLibrary
@@ -192,6 +191,15 @@ def test_targets_may_name_some_conditions_and_the_model_draws_the_rest():
     assert generate_candidates(vae, lib, request, device="cpu")[1]["targets_far_from_training"] == {"mw": 5.8}
 
 
+def test_the_guide_defaults_to_the_setting_for_the_librarys_size_and_says_which():
+    scaler = ConditionScaler.fit(["mw"], np.array([[16.0], [100.0]]))
+    request = GenerationRequest(n=3, mode="condition", targets={"mw": 58.0}, batch_size=64)
+    _, stats = generate_candidates(model("cvae", scaler), library(), request, device="cpu")
+    assert (stats["guide_k"], stats["guide_band"]) == (24, 0.85)  # 300 molecules: the small-library setting
+    _, stats = generate_candidates(model(), library(), GenerationRequest(n=3, batch_size=64), device="cpu")
+    assert (stats["guide_k"], stats["guide_band"]) == (1, None)  # no targets, no guide
+
+
 def test_a_property_without_a_default_tolerance_is_guided_by_its_training_std():
     scaler = ConditionScaler.fit(["heavy_atoms"], np.array([[1.0], [9.0]]))  # std 4 → tolerance 1
     request = GenerationRequest(n=4, mode="condition", targets={"heavy_atoms": 3.0}, guide_k=300,
@@ -207,7 +215,11 @@ def test_request_validation():
         GenerationRequest(n=1, mode="around")
     with pytest.raises(ValueError, match=">= 1"):
         GenerationRequest(n=0)
-    assert GenerationRequest(n=1, mode="condition", targets={"mw": 1.0}).guide_k == DEFAULT_GUIDE_K > 1
+    conditioned = GenerationRequest(n=1, mode="condition", targets={"mw": 1.0})
+    assert conditioned.guide_k is None and conditioned.guide_settings(1_000) == (24, 0.85)
+    assert conditioned.guide_settings(2_000_000) == (48, 0.5)
+    assert conditioned.guide_settings(10) == (24, 0.85)
+    assert GenerationRequest(n=1, mode="condition", targets={"mw": 1.0}, guide_k=8).guide_settings(10)[0] == 8
     assert GenerationRequest(n=1).guide_k == 1
     with pytest.raises(ValueError, match=r"guidance \(guide_k > 1\) needs targets"):
         GenerationRequest(n=1, guide_k=4)

@@ -5,7 +5,7 @@ from rdkit.Chem import Descriptors
 
 import molvae.chem.guided as guided
 from molvae.chem.fingerprints import FingerprintSettings
-from molvae.chem.guided import DEFAULT_GUIDE_BAND, LibraryProperties, PropertyGuide
+from molvae.chem.guided import LibraryProperties, PropertyGuide, default_guide
 from molvae.chem.search import FingerprintLibrary
 
 ALKANES = ["C" * n for n in range(1, 9)]  # methane … octane: MW 16.04 to 114.23, 14.03 apart
@@ -54,12 +54,18 @@ def test_each_draw_keeps_its_most_similar_candidate_within_tolerance_else_the_ne
     assert np.isinf(costs[3, 0]) and np.isinf(costs[3, 2]) and costs[3, 1] > 1
 
 
+def test_defaults_follow_the_library_size_measured_nearest_on_a_log_scale():
+    assert default_guide(100) == default_guide(176_074) == default_guide(500_000) == (24, 0.85)
+    assert default_guide(520_000) == default_guide(1_484_399) == default_guide(50_000_000) == (48, 0.5)
+    assert default_guide(0) == (24, 0.85)
+
+
 def test_the_band_sets_how_closely_targets_are_followed():
     indices = np.array([[1, 3, 2]])  # ethane, butane, propane: all within 25 Da of propane
     target = {"mw": mw("CCC")}
     properties = LibraryProperties(library(), ["mw"])
     assert PropertyGuide(properties, target, k=3, band=1.0).choose(indices).tolist() == [0]
-    assert PropertyGuide(properties, target, k=3).band == DEFAULT_GUIDE_BAND == 0.85
+    assert PropertyGuide(properties, target, k=3).band == 0.85  # a small library's default
     # Ethane and butane are 14.03 Da from propane: inside 0.6 × 25 Da, outside 0.5 × 25 Da.
     assert PropertyGuide(properties, target, k=3, band=0.6).choose(indices).tolist() == [0]
     assert PropertyGuide(properties, target, k=3, band=0.5).choose(indices).tolist() == [2]
