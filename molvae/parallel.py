@@ -34,9 +34,10 @@ def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int | None 
     ``workers <= 1`` runs in this process (same results, easier debugging). Worker
     processes are spawned, not forked, so they start clean of any threads (torch,
     progress bars) the parent holds; ``func`` must be importable at module level. If the
-    consumer stops early (an error, or closing the generator), pending work is cancelled
-    and the workers are shut down; ``multiprocessing.Pool.terminate`` can deadlock there,
-    so the executor from ``concurrent.futures`` is used instead.
+    consumer stops early (an error, closing the generator, or ``SystemExit`` from the CLI's
+    SIGTERM handler), pending work is cancelled and the workers are ended at once;
+    ``multiprocessing.Pool.terminate`` can deadlock there, so the executor from
+    ``concurrent.futures`` is used instead.
     """
     workers = default_workers() if workers is None else workers
     if workers <= 1:
@@ -44,21 +45,38 @@ def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int | None 
             yield item, func(item)
         return
     max_pending = max_pending or 2 * workers
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[tuple[T, Future]] = deque()
-        try:
-            for item in items:
-                pending.append((item, pool.submit(func, item)))
-                if len(pending) >= max_pending:
-                    done_item, future = pending.popleft()
-                    yield done_item, _result(future)
-            while pending:
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    pending: deque[tuple[T, Future]] = deque()
+    finished = False
+    try:
+        for item in items:
+            pending.append((item, pool.submit(func, item)))
+            if len(pending) >= max_pending:
                 done_item, future = pending.popleft()
                 yield done_item, _result(future)
-        finally:
-            for _, future in pending:
-                future.cancel()
+        while pending:
+            done_item, future = pending.popleft()
+            yield done_item, _result(future)
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _abandon(pool, pending)
+
+
+def _abandon(pool: ProcessPoolExecutor, pending: deque[tuple[T, Future]]) -> None:
+    """Stop now: nothing more is wanted, so the workers are ended mid-task rather than left to
+    finish what they hold (minutes of work for large chunks)."""
+    for _, future in pending:
+        future.cancel()
+    # The executor's own list of its processes; Python 3.14 adds terminate_workers() for this.
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)
 
 
 def _result(future: Future[R]) -> R:

@@ -1,5 +1,9 @@
 """Entry point of the ``molvae`` command; each sub-app lives in its own module."""
 
+import signal
+import threading
+from types import FrameType
+
 import typer
 
 from molvae.cli import data as data_cli
@@ -20,6 +24,23 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@app.callback()
+def _main() -> None:
+    # Python's default SIGTERM ends the process at once, which orphans the worker processes
+    # of ingest and property computation; as an exception it unwinds through their pools,
+    # which cancel pending work and shut the workers down. A handler someone else installed
+    # is left alone.
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
 app.add_typer(data_cli.app, name="data")
 images_cli.app.command("run")(images_run_command)
 app.add_typer(images_cli.app, name="images")

@@ -1,3 +1,5 @@
+import time
+
 import pandas as pd
 from typer.testing import CliRunner
 
@@ -42,3 +44,31 @@ def test_bad_column_is_a_clear_error(tmp_path):
     assert result.exit_code == 1
     assert "mols.csv" in result.output and "'structure'" in result.output
     assert not (tmp_path / "ds").exists()
+
+
+def test_sigterm_ends_an_ingest_and_its_workers_at_once(tmp_path):
+    """As a scheduler or `docker stop` ends a run: the parent alone gets SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import psutil
+
+    bundled = Path(__file__).resolve().parents[2] / "data" / "moses" / "train.csv.gz"
+    out = tmp_path / "ds"
+    command = [sys.executable, "-m", "molvae.cli.main", "ingest", str(bundled), "-o", str(out),
+               "--workers", "2", "--properties", "full"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parent = psutil.Process(process.pid)
+    deadline = time.monotonic() + 120
+    while len(parent.children()) < 2 and time.monotonic() < deadline:  # the two workers (and the tracker)
+        time.sleep(0.1)
+    workers = parent.children(recursive=True)
+    assert len(workers) >= 2, "the workers never started"
+    process.send_signal(signal.SIGTERM)
+    # Each worker holds a 5,000-molecule chunk of full properties (tens of seconds): ended, not awaited.
+    assert process.wait(timeout=20) == 128 + signal.SIGTERM
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive
+    assert not out.exists() and not list(tmp_path.glob(".ds.ingest-*"))  # no half dataset left behind

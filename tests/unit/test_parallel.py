@@ -1,4 +1,6 @@
+import multiprocessing
 import os
+import time
 
 import pytest
 
@@ -24,6 +26,19 @@ def die(x):
 def test_a_dead_worker_is_an_error_that_says_what_to_do():
     with pytest.raises(RuntimeError, match=r'if __name__ == "__main__":.*or pass workers=1'):
         list(ordered_map(die, range(4), workers=2))
+
+
+def nap(x):
+    time.sleep(0 if x == 0 else 60)
+    return x
+
+
+def test_stopping_early_ends_the_workers_mid_task():
+    started = time.perf_counter()
+    results = ordered_map(nap, range(6), workers=2, max_pending=2)
+    assert next(results)[0] == 0
+    results.close()  # the others sleep for a minute: they are ended, not waited for
+    assert time.perf_counter() - started < 30 and multiprocessing.active_children() == []
 
 
 def test_one_worker_runs_in_process():
