@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 from rdkit import Chem
 
@@ -64,6 +65,7 @@ def decode_prior(
     batch_size: int = 4096,
     guide: PropertyGuide | None = None,
     hubness: int = DEFAULT_HUB_NEIGHBOURS,
+    exclude: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Library rows and decode similarities of ``n`` prior draws (one hit each, duplicates kept).
 
@@ -75,6 +77,7 @@ def decode_prior(
     per round. ``batch_size`` bounds memory, but it also changes which draws are made: each
     batch takes its latents (and, with ``decode="sample"``, its Bernoulli bits) from the
     random stream in turn, so results are reproducible for a given seed and batch size.
+    ``exclude`` masks library rows never to return (the training set, for novel hits).
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -88,7 +91,7 @@ def decode_prior(
         z, cond = model.draw(size, temperature, None if condition is None else condition.to(model_device),
                              generator, prior)
         queries = decoded_queries(model, z, cond, decode, generator)
-        hits = library.search(queries, width, similarity=similarity, device=device)
+        hits = library.search(queries, width, similarity=similarity, exclude=exclude, device=device)
         indices.append(hits.indices)
         scores.append(hits.scores)
     return kept_hits(SearchResult(np.concatenate(indices), np.concatenate(scores)), guide, hubness=hubness)
@@ -129,6 +132,11 @@ def _set_metrics(
     )
 
 
+def eligible_rows(library: FingerprintLibrary, exclude: np.ndarray | None) -> np.ndarray:
+    """The library rows a search may return: all, or those ``exclude`` leaves."""
+    return np.arange(len(library)) if exclude is None else np.flatnonzero(~exclude)
+
+
 def prior_metrics(
     model: VAE,
     library: FingerprintLibrary,
@@ -142,14 +150,15 @@ def prior_metrics(
     similarity: str = "soft-tanimoto",
     device: str = "auto",
     seed: int = 0,
+    exclude: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Hubness, decode similarity and MOSES metrics of prior samples, and of a random library draw.
 
     With the fitted density, hubness and decode similarity of N(0, I) draws are reported
-    beside them (``standard_*``).
+    beside them (``standard_*``). Rows ``exclude`` masks are never hit nor drawn.
     """
     rows, scores = decode_prior(model, library, n_samples, prior=prior, similarity=similarity, device=device,
-                                seed=seed, hubness=hubness)
+                                seed=seed, hubness=hubness, exclude=exclude)
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(test), min(reference_size, len(test)), replace=False))
     reference = test.molecules(["smiles"]).iloc[pick].reset_index(drop=True)
@@ -174,11 +183,12 @@ def prior_metrics(
     if metrics["prior_fitted"]:
         standard_rows, standard_scores = decode_prior(model, library, n_samples, prior="standard",
                                                       similarity=similarity, device=device, seed=seed,
-                                                      hubness=hubness)
+                                                      hubness=hubness, exclude=exclude)
         metrics |= {"standard_raw_unique_fraction": len(np.unique(standard_rows)) / len(standard_rows),
                     "standard_median_decode_similarity": float(np.median(standard_scores))}
     metrics |= _set_metrics(rows, library, train_smiles, train_library, reference, reference_packed, device)
-    random_rows = rng.choice(len(library), min(n_samples, len(library)), replace=False)
+    eligible = eligible_rows(library, exclude)
+    random_rows = rng.choice(eligible, min(n_samples, len(eligible)), replace=False)
     metrics |= {
         f"random_{key}": value
         for key, value in _set_metrics(
@@ -201,11 +211,12 @@ def control_metrics(
     similarity: str = "soft-tanimoto",
     device: str = "auto",
     seed: int = 0,
+    exclude: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Conditional control over targets spanning the training set's p5–p95 (see the module docstring).
 
     ``guide_k`` and ``guide_band`` default to :func:`~molvae.chem.guided.default_guide` of the
-    library's size, as in generation. When ``guide_k`` > 1,
+    number of library rows ``exclude`` leaves, as in generation. When ``guide_k`` > 1,
     each draw keeps the one of its ``guide_k`` nearest library molecules chosen by the
     targets (with ``guide_band`` and ``hubness``; :mod:`molvae.chem.guided`), and the same
     choice among ``guide_k`` random library molecules is reported beside it (``random_*``;
@@ -213,7 +224,8 @@ def control_metrics(
     also hits targets, so the model's part shows in ``train_similarity`` (mean Tanimoto of
     each hit to its nearest training molecule) against ``random_train_similarity``.
     """
-    default_k, default_band = default_guide(len(library))
+    eligible = eligible_rows(library, exclude)
+    default_k, default_band = default_guide(len(eligible))
     guide_k = default_k if guide_k is None else guide_k
     guide_band = default_band if guide_band is None else guide_band
     if guide_k < 1 or guide_band < 0 or hubness < 0:
@@ -239,10 +251,10 @@ def control_metrics(
                      if guide_k > 1 else None)
             rows, _ = decode_prior(model, library, samples_per_target, condition=scaler.normalize(target),
                                    prior=prior, similarity=similarity, device=device, seed=seed, guide=guide,
-                                   hubness=hubness)
+                                   hubness=hubness, exclude=exclude)
             picked = {"": rows}
             if guide is not None:
-                candidates = rng.integers(0, len(library), size=(samples_per_target, guide_k))
+                candidates = eligible[rng.integers(0, len(eligible), size=(samples_per_target, guide_k))]
                 picked["random_"] = candidates[np.arange(samples_per_target), guide.choose(candidates)]
             for run, hit_rows in picked.items():
                 found[run]["target"] += [target[name]] * len(hit_rows)
@@ -278,11 +290,14 @@ def evaluate_model(
     hubness: int = DEFAULT_HUB_NEIGHBOURS,
     device: str = "auto",
     seed: int = 0,
+    novel: bool = False,
 ) -> dict[str, float]:
     """Recovery for each similarity, then prior or conditional metrics with the first one.
 
     ``library`` should contain the test molecules for recovery to be meaningful
-    (``recovery_in_library_fraction`` reports how many it holds).
+    (``recovery_in_library_fraction`` reports how many it holds). With ``novel``, prior and
+    conditional draws never return the training molecules (matched by InChIKey), nor does
+    the random draw beside them: what the model finds in a library beyond its training set.
     """
     # A bad prior or hubness fails here, not after the recovery step.
     model.uses_fitted_prior(prior)
@@ -299,6 +314,10 @@ def evaluate_model(
         frame = reconstruct(model, library, test_smiles, k, similarity=similarity, device=device)
         suffix = "" if similarity == similarities[0] else f"_{similarity.replace('-', '_')}"
         metrics |= {f"recovery_{key}{suffix}": value for key, value in recovery(frame, k).items()}
+    exclude = None
+    if novel:
+        exclude = library.rows_with_ids(pa.array(train.molecules(["inchikey"])["inchikey"], pa.string()))
+        metrics["excluded_training_rows"] = int(exclude.sum())
     if model.condition_dim:
         metrics |= control_metrics(
             model,
@@ -312,6 +331,7 @@ def evaluate_model(
             similarity=similarities[0],
             device=device,
             seed=seed,
+            exclude=exclude,
         )
     else:
         metrics |= prior_metrics(
@@ -326,5 +346,6 @@ def evaluate_model(
             similarity=similarities[0],
             device=device,
             seed=seed,
+            exclude=exclude,
         )
     return metrics

@@ -38,6 +38,9 @@ def evaluate_command(
                                      "prior and control draws (0: plain nearest neighbour)."),
     similarity: list[str] = typer.Option(["soft-tanimoto", "soft-tanimoto-sq"], "--similarity",
                                          help="Similarities for recovery; the first decodes samples."),
+    novel: bool = typer.Option(False, "--novel",
+                               help="Prior and conditional draws (and the random draw) leave the training "
+                                    "molecules out of the library."),
     device: str = typer.Option("auto", "--device"),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -54,7 +57,7 @@ def evaluate_command(
                              MoleculeDataset(test),
                              k=k, recovery_n=recovery_n, n_samples=n_samples, samples_per_target=per_target,
                              similarities=similarity, prior=prior, guide_k=guide_k, guide_band=guide_band,
-                             hubness=hubness, device=device, seed=seed)
+                             hubness=hubness, device=device, seed=seed, novel=novel)
     write_json(out, metrics)
     console.print(f"wrote {out}", markup=False, soft_wrap=True)
     console.print_json(json.dumps(metrics))

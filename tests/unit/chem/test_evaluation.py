@@ -13,6 +13,8 @@ from molvae.chem.evaluation import (
     _set_metrics,
     control_metrics,
     decode_prior,
+    eligible_rows,
+    evaluate_model,
     prior_metrics,
     train_similarity,
 )
@@ -148,3 +150,23 @@ def test_property_distances_count_a_hub_as_often_as_draws_hit_it(dataset):
     mw = reference["mw"].to_numpy()
     assert metrics["w1_mw"] == pytest.approx(wasserstein_distance(mw[[0, 0, 0, 1]], mw))
     assert metrics["w1_mw"] != pytest.approx(wasserstein_distance(mw[[0, 1]], mw))  # not once per molecule
+
+
+def test_novel_evaluation_never_hits_nor_draws_training_molecules(dataset, tmp_path):
+    torch.manual_seed(0)
+    model = VAE(molecular_config("vae", SETTINGS, latent_dim=4, hidden_dims=(16,)))
+    library = FingerprintLibrary.from_dataset(dataset.folder)
+    exclude = np.zeros(len(library), bool)
+    exclude[::2] = True
+    rows, _ = decode_prior(model, library, 200, device="cpu", seed=1, exclude=exclude)
+    assert not exclude[rows].any() and (eligible_rows(library, exclude) == np.flatnonzero(~exclude)).all()
+    # A training set of the library's first 40 molecules: --novel leaves the other 80.
+    with gzip.open(BUNDLED_TRAIN, "rt") as handle:
+        (tmp_path / "train.csv").write_text("".join(itertools.islice(handle, 41)))
+    ingest([tmp_path / "train.csv"], tmp_path / "train",
+           IngestSettings(properties="none", fingerprints=SETTINGS), workers=1)
+    train = MoleculeDataset(tmp_path / "train")
+    metrics = evaluate_model(model, library, train, dataset, recovery_n=5, n_samples=40, reference_size=40,
+                             similarities=["soft-tanimoto"], device="cpu", novel=True)
+    assert metrics["excluded_training_rows"] == len(train) == 40
+    assert metrics["novelty"] == metrics["random_novelty"] == 1.0  # no hit, drawn or random, is in training
