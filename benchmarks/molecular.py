@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--latent-dims", default="",
                         help="sweep: latent sizes to run at the default hidden layers and the best β.")
     parser.add_argument("--no-large", action="store_true", help="sweep: skip the larger model.")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="sweep: training precision (molvae train --precision).")
     parser.add_argument("--capacities", default="",
                         help="sweep: KL capacities C (nats) to run at the default size (Burgess et al.).")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="density: the sweep model's name.")
@@ -121,7 +123,8 @@ def main() -> None:
     result = SECTIONS[args.section](args)
     out = RESULTS / f"molecular_{args.section}.json"
     if args.section == "sweep":
-        out = sweep_results(args.batch_size, args.train_rows or 200_000, args.latent_dims, args.capacities)
+        out = sweep_results(args.batch_size, args.train_rows or 200_000, args.latent_dims, args.capacities,
+                            args.precision)
     elif args.section in ("density", "hubness"):
         other = "" if args.model == DEFAULT_MODEL else "_" + model_folder(args.model).name  # other models
         out = RESULTS / f"molecular_{args.section}_{args.library}{other}.json"

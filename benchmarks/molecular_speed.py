@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from molvae.chem.experiment import evaluate_fingerprints
 from molvae.chem.fingerprints import FingerprintSettings, unpack_bits
 from molvae.data import MoleculeDataset
+from molvae.device import cpu_matmul_precision
 from molvae.models.core import VAE
 from molvae.models.molecular import fingerprint_data, molecular_config
 from molvae.objectives import elbo_loss
@@ -91,12 +92,15 @@ class SeedLoop:
 
 
 class BareLoop:
-    """The floor: our VAE and loss on packed bits with nothing around them."""
+    """The floor: our VAE and loss on packed bits with nothing around them. With
+    ``flush=False`` its fused Adam lacks the Trainer's flush of negligible moments
+    (``molvae.training.adam``), which shows what subnormal moments cost."""
 
-    def __init__(self, config: Any, batch_size: int, seed: int = 0) -> None:
+    def __init__(self, config: Any, batch_size: int, seed: int = 0, flush: bool = True) -> None:
         torch.manual_seed(seed)
         self.model, self.batch_size = VAE(config), batch_size
-        self.opt = adam(self.model.parameters(), lr=1e-3)
+        self.opt = (adam(self.model.parameters(), lr=1e-3) if flush
+                    else torch.optim.Adam(self.model.parameters(), lr=1e-3, fused=True))
 
     def run(self, dense: torch.Tensor, packed: np.ndarray) -> float:
         stored = torch.from_numpy(packed)
@@ -120,16 +124,19 @@ class TrainerLoop:
     between slices are kept out, as they happen once per real epoch, not per slice.
     """
 
-    def __init__(self, config: Any, batch_size: int, progress: bool, folder: Path, seed: int = 0) -> None:
+    def __init__(self, config: Any, batch_size: int, progress: bool, folder: Path, seed: int = 0,
+                 precision: str = "auto") -> None:
         self.config, self.batch_size, self.progress, self.folder, self.seed = (config, batch_size, progress,
                                                                                folder, seed)
+        self.precision = precision
         self.slices, self.model = 0, None
 
     def run(self, dense: torch.Tensor, packed: np.ndarray) -> float:
         self.slices += 1
         torch.manual_seed(self.seed)
         config = TrainConfig(epochs=self.slices, batch_size=self.batch_size, lr=1e-3, device="cpu",
-                             patience=None, seed=self.seed, progress=self.progress)
+                             patience=None, seed=self.seed, progress=self.progress,
+                             precision=self.precision)
         trainer = Trainer(VAE(self.config), config, self.folder)
         result = trainer.fit(fingerprint_data(packed), resume=self.slices > 1)
         self.model = trainer.model
@@ -148,9 +155,9 @@ def _phase(times: dict[str, list[float]], name: str, started: float) -> float:
 def profile_steps(packed: np.ndarray, settings: FingerprintSettings, batch_size: int, steps: int = 300,
                   seed: int = 0) -> dict[str, dict[str, float]]:
     """Median milliseconds per step in each phase: the seed's step and the Trainer's step (with
-    Adam as the Trainer builds it, fused, and with torch's default multi-tensor Adam),
-    interleaved step by step. Medians, because other processes' bursts slow some steps many
-    times over."""
+    Adam as the Trainer builds it, fused, with torch's default multi-tensor Adam, and with
+    ``--precision bf16``), interleaved step by step. Medians, because other processes' bursts
+    slow some steps many times over."""
     steps = min(steps, len(packed) // batch_size)
     torch.manual_seed(seed)
     dense = unpack_bits(torch.from_numpy(packed[:steps * batch_size]))
@@ -175,7 +182,7 @@ def profile_steps(packed: np.ndarray, settings: FingerprintSettings, batch_size:
     stored = torch.from_numpy(packed)
     order = torch.randperm(len(stored))
 
-    def trainer_step(fused: bool) -> Callable[[dict[str, list[float]], int], None]:
+    def trainer_step(fused: bool, precision: str = "auto") -> Callable[[dict[str, list[float]], int], None]:
         """What Trainer._train_epoch does in one step, phase by phase."""
         model = VAE(seed_config(settings))
         opt = (adam(model.parameters(), lr=1e-3) if fused
@@ -183,6 +190,10 @@ def profile_steps(packed: np.ndarray, settings: FingerprintSettings, batch_size:
         sums = torch.zeros(3, dtype=torch.float64)
 
         def step(times: dict[str, list[float]], b: int) -> None:
+            with cpu_matmul_precision(torch.device("cpu"), precision):
+                timed_step(times, b)
+
+        def timed_step(times: dict[str, list[float]], b: int) -> None:
             nonlocal sums
             t = time.perf_counter()
             x = unpack_bits(stored[order[b * batch_size:(b + 1) * batch_size]])
@@ -201,7 +212,8 @@ def profile_steps(packed: np.ndarray, settings: FingerprintSettings, batch_size:
         return step
 
     variants = {"seed": seed_step, "ours (fused Adam)": trainer_step(True),
-                "ours, default multi-tensor Adam": trainer_step(False)}
+                "ours, default multi-tensor Adam": trainer_step(False),
+                "ours, --precision bf16": trainer_step(True, "bf16")}
     times: dict[str, dict[str, list[float]]] = {name: {} for name in variants}
     for b in range(steps):
         for name, step in variants.items():
@@ -230,6 +242,9 @@ def profile(args: argparse.Namespace) -> dict[str, Any]:
 
 
 SEED_DL = "seed loop (DataLoader over dense float32)"
+BF16 = "molvae Trainer, packed, --precision bf16"
+DEFAULT = "default model, molvae Trainer, batch 128"
+DEFAULT_BF16 = "default model, molvae Trainer, batch 128, --precision bf16"
 
 
 def speed(args: argparse.Namespace) -> dict[str, Any]:
@@ -257,8 +272,11 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
             "molvae Trainer, packed (progress bar on)": TrainerLoop(seed_config(settings), batch, True,
                                                                     Path(tmp) / "on"),
             "bare loop on packed (floor)": BareLoop(seed_config(settings), batch),
-            "default model, molvae Trainer, batch 128": TrainerLoop(default, batch, False,
-                                                                    Path(tmp) / "default"),
+            "bare loop on packed, Adam's moments not flushed": BareLoop(seed_config(settings), batch,
+                                                                        flush=False),
+            BF16: TrainerLoop(seed_config(settings), batch, False, Path(tmp) / "bf16", precision="bf16"),
+            DEFAULT: TrainerLoop(default, batch, False, Path(tmp) / "default"),
+            DEFAULT_BF16: TrainerLoop(default, batch, False, Path(tmp) / "default-bf16", precision="bf16"),
         }
         # The machine is shared: every loop runs a slice of the epoch in turn (in a rotating
         # order), so load from other processes falls on all of them alike.
@@ -295,13 +313,16 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
 
     profile = print_profile(profile_steps(packed, settings, batch), batch)
 
-    name = "default model, molvae Trainer, batch 128"
-    rate, quiet = n / total[name], fastest[name]
-    print(f"\nDefault model (hidden {default.hidden_dims}, latent {default.latent_dim}, "
-          f"batch {batch}): {quiet:,.0f} samples/s in its fastest slice ({rate:,.0f} over the "
-          f"whole epoch) → one epoch over {MOSES_TRAIN_ROWS:,} MOSES train molecules ≈ "
-          f"{MOSES_TRAIN_ROWS / quiet:.0f} s ({MOSES_TRAIN_ROWS / rate:.0f} s at the whole-epoch rate; "
-          "target ≤ 600 s)")
+    full_epoch = {}
+    for name in (DEFAULT, DEFAULT_BF16):
+        rate, quiet = n / total[name], fastest[name]
+        full_epoch[name] = {"samples_per_second_fastest_slice": quiet, "samples_per_second_whole_epoch": rate,
+                            "full_moses_epoch_seconds_fastest_slice": MOSES_TRAIN_ROWS / quiet,
+                            "full_moses_epoch_seconds_whole_epoch": MOSES_TRAIN_ROWS / rate}
+        print(f"\n{name} (hidden {default.hidden_dims}, latent {default.latent_dim}): {quiet:,.0f} "
+              f"samples/s in its fastest slice ({rate:,.0f} over the whole epoch) → one epoch over "
+              f"{MOSES_TRAIN_ROWS:,} MOSES train molecules ≈ {MOSES_TRAIN_ROWS / quiet:.0f} s "
+              f"({MOSES_TRAIN_ROWS / rate:.0f} s at the whole-epoch rate; target ≤ 600 s)")
     return {"train_rows": n, "batch_size": batch, "threads": torch.get_num_threads(), "rounds": args.rounds,
             "seconds_per_round": per_round, "seconds": total,
             "samples_per_second_fastest_slice": fastest,
@@ -311,8 +332,4 @@ def speed(args: argparse.Namespace) -> dict[str, Any]:
             "ratio_to_seed_median_of_slices": median_ratio,
             "test_neg_elbo_nats": quality, "profile_median_ms_per_step": profile,
             "default_model": {"hidden_dims": list(default.hidden_dims), "latent_dim": default.latent_dim,
-                              "batch_size": batch, "samples_per_second_fastest_slice": quiet,
-                              "samples_per_second_whole_epoch": rate,
-                              "full_moses_epoch_seconds_fastest_slice": MOSES_TRAIN_ROWS / quiet,
-                              "full_moses_epoch_seconds_whole_epoch": MOSES_TRAIN_ROWS / rate}}
-
+                              "batch_size": batch, **full_epoch}}

@@ -72,7 +72,7 @@ def train_run(dataset_dir: Path, run: dict[str, Any], batch_size: int, seed: int
         print(f"{run['name']}: reusing {folder}", flush=True)
         return json.loads((folder / "metrics.json").read_text())
     config = TrainConfig(epochs=run["epochs"], batch_size=batch_size, lr=1e-3, patience=None, device="cpu",
-                         seed=seed, progress=False)
+                         seed=seed, progress=False, precision=run.get("precision", "auto"))
     metrics = train_molecular_model(
         dataset_dir, folder, kind="vae" if run["beta"] == 1.0 else "beta-vae", train_config=config,
         latent_dim=run["latent_dim"], hidden_dims=run["hidden_dims"], beta=run["beta"],
@@ -98,14 +98,16 @@ def evaluate(model: VAE, library: FingerprintLibrary, smiles: list[str], prior_s
     return out
 
 
-def sweep_results(batch: int, rows: int, latent_dims: str = "", capacities: str = "") -> Path:
+def sweep_results(batch: int, rows: int, latent_dims: str = "", capacities: str = "",
+                  precision: str = "auto") -> Path:
     """The first sweep (batch 512) keeps its name; others are named by batch and rows, and by
-    latent sizes or capacities when they ran some."""
-    if batch == 512 and not latent_dims and not capacities:
+    latent sizes, capacities or a training precision other than auto when they ran some."""
+    if batch == 512 and not latent_dims and not capacities and precision == "auto":
         return RESULTS / "molecular_sweep.json"
     latent = f"_latent{latent_dims.replace(',', '-')}" if latent_dims else ""
     capacity = f"_capacity{capacities.replace(',', '-')}" if capacities else ""
-    return RESULTS / f"molecular_sweep_batch{batch}_rows{rows}{latent}{capacity}.json"
+    trained_in = "" if precision == "auto" else f"_{precision}"
+    return RESULTS / f"molecular_sweep_batch{batch}_rows{rows}{latent}{capacity}{trained_in}.json"
 
 
 def sweep(args: argparse.Namespace) -> dict[str, Any]:
@@ -124,6 +126,10 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
     if batch != 512:  # other batch sizes keep their own models and results
         for run in runs:
             run["name"] += f", batch {batch}" + ("" if rows == 100_000 else f", {rows // 1000}k rows")
+    if args.precision != "auto":  # a model of its own, named after how it was trained
+        for run in runs:
+            run["name"] += f", {args.precision}"
+            run["precision"] = args.precision
     print(f"{n_train:,} training molecules, {len(library):,} library molecules, {len(smiles):,} queries; "
           f"setup {time.perf_counter() - started:.0f} s", flush=True)
     results: dict[str, Any] = {"train_rows": rows, "n_train": n_train, "library_rows": len(library),
@@ -170,7 +176,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
               f"{metrics['val_kl_nats']:.1f}, prior median {soft['prior_median_decode_similarity']:.3f}, "
               f"unique {soft['prior_unique_fraction']:.3f}; train {train_s:.0f} s, eval {eval_s:.0f} s",
               flush=True)
-        write_json(sweep_results(batch, rows, args.latent_dims, args.capacities),
+        write_json(sweep_results(batch, rows, args.latent_dims, args.capacities, args.precision),
                    {"result": results, "partial": True})
 
     recovery_rows, prior_rows = [], []

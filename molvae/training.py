@@ -17,7 +17,7 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from molvae.checkpoints import TrainingState, load_checkpoint, save_checkpoint
-from molvae.device import resolve_device
+from molvae.device import check_precision, cpu_matmul_precision, forward_autocast, resolve_device
 from molvae.errors import NonFiniteLossError
 from molvae.models.config import VAEConfig
 from molvae.models.core import VAE
@@ -39,9 +39,39 @@ def adam(params: Iterable[torch.nn.Parameter], *, lr: float, weight_decay: float
     """
     params = list(params)
     try:
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+        optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
     except RuntimeError:  # e.g. torch < 2.4 has no fused CPU kernel
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if any(p.device.type == "cpu" for p in params):  # GPUs handle subnormals at full speed
+        optimizer.register_step_post_hook(_flush_tiny_moments)
+    return optimizer
+
+
+# Adam's moments of a weight whose gradient stays zero (a fingerprint bit absent from the
+# batches, a dead ReLU unit) decay geometrically into the subnormal range, where CPU
+# arithmetic is about 10× slower. In MOSES training a fifth of the first layer's first
+# moments were subnormal after 700 steps, and an epoch ran 1.23× slower without this flush
+# (BENCHMARKS.md, "Training speed against the seed's loop"). torch.set_flush_denormal cannot
+# help: once torch's OpenMP workers exist it reaches only the calling thread. So moments
+# below _TINY_MOMENT are set to zero every _FLUSH_EVERY steps: from 1e-30, β₁ = 0.9 needs
+# 175 steps to reach the subnormal range (1.2e-38), and such a moment moves a weight by
+# less than lr · 1e-22 a step (its denominator is at least ε = 1e-8).
+_TINY_MOMENT = 1e-30
+_FLUSH_EVERY = 100
+
+
+@torch.no_grad()
+def _flush_tiny_moments(optimizer: torch.optim.Optimizer, *_: object) -> None:
+    """Step post-hook: zero negligible Adam moments on the CPU every ``_FLUSH_EVERY`` steps."""
+    states = list(optimizer.state.values())
+    # Adam's own step count, so the rhythm survives a resumed checkpoint.
+    if not states or int(states[0]["step"]) % _FLUSH_EVERY:
+        return
+    for state in states:
+        for key in ("exp_avg", "exp_avg_sq"):
+            moment = state.get(key)
+            if moment is not None and moment.device.type == "cpu":
+                moment.masked_fill_(moment.abs() < _TINY_MOMENT, 0.0)
 
 
 @dataclass
@@ -97,12 +127,14 @@ class TrainConfig:
     min_delta: float = 0.0
     grad_clip: float | None = None
     device: str = "auto"
+    precision: str = "auto"  # see molvae.device.PRECISION_CHOICES
     seed: int = 0
     progress: bool = True
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError("epochs and batch_size must be >= 1 and lr > 0")
+        check_precision(self.precision)
 
 
 class Callback:
@@ -142,9 +174,7 @@ class Trainer:
         self.model_dir = Path(model_dir)
         self.callbacks = list(callbacks)
         self.optimizer = adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        # bf16 autocast needs no loss scaling; CPU runs in float32.
-        self._autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                          if self.device.type == "cuda" else contextlib.nullcontext())
+        self._autocast = forward_autocast(self.device, config.precision)
 
     # -- state -------------------------------------------------------------------------
     def _fresh_state(self) -> TrainingState:
@@ -246,7 +276,7 @@ class Trainer:
         started = time.perf_counter()
         stopped_early = False
         progress = self._progress()
-        with progress or contextlib.nullcontext():
+        with progress or contextlib.nullcontext(), cpu_matmul_precision(self.device, self.config.precision):
             while state.epoch < self.config.epochs:
                 if self._patience_out(state):
                     stopped_early = True

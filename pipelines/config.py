@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS
+from molvae.device import PRECISION_HELP
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 BUNDLED_TRAIN = DATA / "moses" / "train.csv.gz"
@@ -75,6 +76,7 @@ class MolecularRunConfig(_Strict):
     eval_samples: int = Field(2000, ge=1, description="Prior draws for hubness and set metrics.")
     workers: int | None = Field(None, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description=PRECISION_HELP)
     seed: int = 0
     experiment: str = "molvae-molecular"
     model_name: str = "molvae-molecular"
@@ -123,6 +125,7 @@ class ImageRunConfig(_Strict):
     beta: float | None = Field(None, gt=0)
     iwae_k: int = Field(100, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description=PRECISION_HELP)
     seed: int = 0
     experiment: str = "molvae-images"
 

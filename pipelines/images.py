@@ -22,6 +22,7 @@ def train_images_task(config: ImageRunConfig, model_dir: str, run_id: str) -> di
         epochs=config.epochs,
         batch_size=config.batch_size,
         device=config.device,
+        precision=config.precision,
         seed=config.seed,
         progress=False,
     )

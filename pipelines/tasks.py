@@ -71,6 +71,7 @@ def train_task(dataset_dir: str, model_dir: str, settings: dict[str, Any], run_i
         batch_size=settings["batch_size"],
         lr=settings["lr"],
         device=settings["device"],
+        precision=settings["precision"],
         seed=settings["seed"],
         progress=False,
     )

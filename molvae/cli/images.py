@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from molvae.cli.errors import user_errors
-from molvae.cli.options import parse_widths
+from molvae.cli.options import Precision, parse_widths
 
 # torch-backed modules are imported inside the commands: `molvae` starts fast, and worker
 # processes that re-import the entry point (multiprocessing spawn) do not load torch.
@@ -72,6 +72,7 @@ def train(
     iwae_k: int = typer.Option(100, "--iwae-k", help="Samples for the test IWAE NLL (0 = skip)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the folder's checkpoint."),
     device: str = Device,
+    precision: str = Precision,
     seed: int = Seed,
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
@@ -80,7 +81,7 @@ def train(
     from molvae.training import TrainConfig
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience or None,
-                         device=device, seed=seed, progress=progress)
+                         device=device, precision=precision, seed=seed, progress=progress)
     metrics = train_image_model(
         source, out, kind=kind, train_config=config, latent_dim=latent_dim,
         hidden_dims=parse_widths(hidden), beta=beta, warmup_steps=warmup_steps,

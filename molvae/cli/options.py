@@ -1,6 +1,12 @@
-"""Parsing of option values that typer passes through as text."""
+"""Options shared by commands, and parsing of option values that typer passes through as text."""
 
 from __future__ import annotations
+
+import typer
+
+from molvae.device import PRECISION_HELP
+
+Precision = typer.Option("auto", "--precision", help=PRECISION_HELP)
 
 
 def parse_widths(text: str, option: str = "--hidden") -> list[int]:

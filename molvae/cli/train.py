@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from molvae.cli.errors import user_errors
-from molvae.cli.options import parse_widths
+from molvae.cli.options import Precision, parse_widths
 
 console = Console()
 
@@ -39,6 +39,7 @@ def train_command(
     patience: int = typer.Option(5, "--patience", help="Early-stopping patience (0 = off)."),
     resume: bool = typer.Option(False, "--resume"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    precision: str = Precision,
     seed: int = typer.Option(0, "--seed"),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
 ) -> None:
@@ -47,7 +48,7 @@ def train_command(
     from molvae.training import TrainConfig
 
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience or None,
-                         device=device, seed=seed, progress=progress)
+                         device=device, precision=precision, seed=seed, progress=progress)
     metrics = train_molecular_model(
         dataset, out, kind=kind, condition=condition.split(",") if condition else (), train_config=config,
         latent_dim=latent_dim, hidden_dims=parse_widths(hidden) if hidden else None, beta=beta,

@@ -1,7 +1,17 @@
+import contextlib
+import types
+import warnings
+
 import pytest
 import torch
 
-from molvae.device import resolve_device
+from molvae.device import (
+    PRECISION_CHOICES,
+    check_precision,
+    cpu_matmul_precision,
+    forward_autocast,
+    resolve_device,
+)
 
 
 def test_auto_and_cpu():
@@ -17,3 +27,48 @@ def test_bad_names_and_missing_cuda(monkeypatch):
     with pytest.raises(RuntimeError, match="no CUDA device"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
+
+
+def test_precision_names_are_checked():
+    assert check_precision("bf16") == "bf16"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        check_precision("fp16")
+
+
+def test_autocast_is_bf16_on_cuda_unless_fp32_and_never_on_the_cpu():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    for precision in PRECISION_CHOICES:
+        assert isinstance(forward_autocast(cpu, precision), contextlib.nullcontext)
+    assert isinstance(forward_autocast(cuda, "fp32"), contextlib.nullcontext)
+    with warnings.catch_warnings():  # building a CUDA autocast without CUDA warns, harmlessly
+        warnings.simplefilter("ignore")
+        for precision in ("auto", "bf16"):
+            autocast = forward_autocast(cuda, precision)
+            assert isinstance(autocast, torch.autocast) and autocast.fast_dtype == torch.bfloat16
+
+
+def test_cpu_bf16_matmuls_are_scoped_and_restored():
+    matmul = torch.backends.mkldnn.matmul
+    before = matmul.fp32_precision
+    a, b = torch.randn(64, 512), torch.randn(512, 64)
+    with cpu_matmul_precision(torch.device("cpu"), "bf16"):
+        assert matmul.fp32_precision == "bf16"
+        rounded = a @ b
+    assert matmul.fp32_precision == before
+    with (cpu_matmul_precision(torch.device("cpu"), "fp32"),
+          cpu_matmul_precision(torch.device("cuda"), "bf16")):
+        assert matmul.fp32_precision == before
+        exact = a @ b
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("this CPU has no oneDNN bf16 path")
+    # bf16 inputs keep 8 significant bits: the products differ, but only at that precision.
+    expected = a.double() @ b.double()
+    assert torch.allclose(exact.double(), expected, atol=1e-3)
+    assert not torch.equal(rounded, exact) and torch.allclose(rounded.double(), expected, atol=0.5)
+
+
+def test_cpu_bf16_needs_a_torch_with_the_setting(monkeypatch):
+    monkeypatch.setattr(torch.backends, "mkldnn", types.SimpleNamespace())  # torch < 2.9 has no .matmul
+    with pytest.raises(RuntimeError, match=r"needs torch >= 2\.9"), \
+            cpu_matmul_precision(torch.device("cpu"), "bf16"):
+        pass

@@ -144,3 +144,40 @@ def test_adam_is_fused_where_torch_can_and_plain_where_it_cannot(monkeypatch):
     # An iterator, as model.parameters() is: the failed attempt must not use it up.
     fallback = adam(iter(params), lr=1e-3)
     assert not fallback.param_groups[0]["fused"] and len(fallback.param_groups[0]["params"]) == 1
+
+
+def test_adam_flushes_moments_before_they_turn_subnormal():
+    # Entry 0 gets a gradient once, then none: its moments decay towards the subnormal range.
+    # Entry 1 keeps a real gradient. The flush zeroes the first and leaves the second alone.
+    flushed, plain = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    ours, reference = adam([flushed], lr=1e-3), torch.optim.Adam([plain], lr=1e-3)
+    for step in range(300):
+        for p, opt in ((flushed, ours), (plain, reference)):
+            p.grad = torch.tensor([1e-20 if step == 0 else 0.0, 0.5])
+            opt.step()
+        if step == 99:  # the first flush: 0.9⁹⁹ · 1e-21 ≈ 3e-26 is kept
+            assert ours.state[flushed]["exp_avg"][0] != 0
+    state = ours.state[flushed]
+    assert state["exp_avg"][0] == 0 and reference.state[plain]["exp_avg"][0] != 0
+    assert state["exp_avg"][1] != 0 and state["exp_avg_sq"][1] != 0
+    torch.testing.assert_close(flushed.detach(), plain.detach(), rtol=0, atol=1e-7)
+
+
+class MatmulPrecision(Callback):
+    def __init__(self):
+        self.seen = []
+
+    def on_epoch_end(self, epoch, metrics):
+        self.seen.append(torch.backends.mkldnn.matmul.fp32_precision)
+
+
+def test_bf16_precision_trains_in_bf16_matmuls_on_the_cpu_and_restores_the_setting(tmp_path):
+    before = torch.backends.mkldnn.matmul.fp32_precision
+    seen = MatmulPrecision()
+    result = Trainer(model(), config(epochs=8, lr=1e-2, precision="bf16"), tmp_path, [seen]).fit(
+        toy_data(), toy_data(seed=1))
+    assert seen.seen == ["bf16"] * 8 and torch.backends.mkldnn.matmul.fp32_precision == before
+    losses = [h["train_loss"] for h in result.history]
+    assert losses[-1] < losses[0]
+    with pytest.raises(ValueError, match="precision must be one of"):
+        config(precision="half")

@@ -14,9 +14,11 @@ def test_defaults_run_on_the_bundled_data():
 
 def test_yaml_values_and_overrides(tmp_path):
     path = tmp_path / "run.yaml"
-    path.write_text("epochs: 3\nn_candidates: 7\nranges: {mw: [200, 450], clogp: [null, 3]}\n")
+    path.write_text("epochs: 3\nn_candidates: 7\nranges: {mw: [200, 450], clogp: [null, 3]}\n"
+                    "precision: bf16\n")
     config = load_config(MolecularRunConfig, path, {"epochs": 5, "seed": None})
     assert config.epochs == 5 and config.n_candidates == 7 and config.seed == 0
+    assert config.precision == "bf16" and load_config(MolecularRunConfig).precision == "auto"
     assert config.ranges == {"mw": (200.0, 450.0), "clogp": (None, 3.0)}  # null: an open end
     with pytest.raises(ConfigError, match=r"^config: ranges: range of 'mw': low 450.0 is above high 200.0$"):
         load_config(MolecularRunConfig, None, {"ranges": {"mw": [450, 200]}})
@@ -24,7 +26,7 @@ def test_yaml_values_and_overrides(tmp_path):
 
 def test_errors_name_the_file_and_each_field(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("epochs: 0\nkind: gan\nbatchsize: 3\n")
+    path.write_text("epochs: 0\nkind: gan\nbatchsize: 3\nprecision: fp16\n")
     with pytest.raises(ConfigError) as error:
         load_config(MolecularRunConfig, path)
     message = str(error.value)
@@ -32,6 +34,7 @@ def test_errors_name_the_file_and_each_field(tmp_path):
     assert "epochs: Input should be greater than or equal to 1" in message
     assert "kind: Input should be 'vae', 'cvae' or 'beta-vae'" in message
     assert "batchsize: Extra inputs are not permitted" in message
+    assert "precision: Input should be 'auto', 'fp32' or 'bf16'" in message
 
 
 @pytest.mark.parametrize(
