@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--latent-dims", default="",
                         help="sweep: latent sizes to run at the default hidden layers and the best β.")
     parser.add_argument("--no-large", action="store_true", help="sweep: skip the larger model.")
+    parser.add_argument("--prior", choices=["standard", "fitted"], default="standard",
+                        help="sweep: draw the prior samples from N(0, I) or the fitted latent density.")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="sweep: training precision (molvae train --precision).")
     parser.add_argument("--capacities", default="",
@@ -124,7 +126,7 @@ def main() -> None:
     out = RESULTS / f"molecular_{args.section}.json"
     if args.section == "sweep":
         out = sweep_results(args.batch_size, args.train_rows or 200_000, args.latent_dims, args.capacities,
-                            args.precision)
+                            args.precision, args.prior)
     elif args.section in ("density", "hubness"):
         other = "" if args.model == DEFAULT_MODEL else "_" + model_folder(args.model).name  # other models
         out = RESULTS / f"molecular_{args.section}_{args.library}{other}.json"

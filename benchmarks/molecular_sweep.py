@@ -83,13 +83,14 @@ def train_run(dataset_dir: Path, run: dict[str, Any], batch_size: int, seed: int
 
 
 def evaluate(model: VAE, library: FingerprintLibrary, smiles: list[str], prior_samples: int,
-             seed: int) -> dict[str, Any]:
-    """Recovery of test molecules and decode similarity / uniqueness of prior draws."""
+             seed: int, prior: str = "standard") -> dict[str, Any]:
+    """Recovery of test molecules and decode similarity / uniqueness of draws from ``prior``."""
     out: dict[str, Any] = {}
     for similarity in SIMILARITIES:
         frame = reconstruct(model, library, smiles, k=K, similarity=similarity, device="cpu")
         out[similarity] = recovery(frame, K)
-    probabilities = model.sample(prior_samples, 1.0, generator=torch.Generator().manual_seed(seed))
+    probabilities = model.sample(prior_samples, 1.0, generator=torch.Generator().manual_seed(seed),
+                                 prior=prior)
     for similarity in SIMILARITIES:
         hits = library.search(probabilities.numpy(), 1, similarity=similarity, device="cpu")
         rows = hits.indices[:, 0]
@@ -99,15 +100,17 @@ def evaluate(model: VAE, library: FingerprintLibrary, smiles: list[str], prior_s
 
 
 def sweep_results(batch: int, rows: int, latent_dims: str = "", capacities: str = "",
-                  precision: str = "auto") -> Path:
+                  precision: str = "auto", prior: str = "standard") -> Path:
     """The first sweep (batch 512) keeps its name; others are named by batch and rows, and by
-    latent sizes, capacities or a training precision other than auto when they ran some."""
-    if batch == 512 and not latent_dims and not capacities and precision == "auto":
+    latent sizes, capacities, a training precision other than auto or the fitted prior when
+    they ran some."""
+    if batch == 512 and not latent_dims and not capacities and precision == "auto" and prior == "standard":
         return RESULTS / "molecular_sweep.json"
     latent = f"_latent{latent_dims.replace(',', '-')}" if latent_dims else ""
     capacity = f"_capacity{capacities.replace(',', '-')}" if capacities else ""
     trained_in = "" if precision == "auto" else f"_{precision}"
-    return RESULTS / f"molecular_sweep_batch{batch}_rows{rows}{latent}{capacity}{trained_in}.json"
+    drawn_from = "" if prior == "standard" else f"_{prior}-prior"
+    return RESULTS / f"molecular_sweep_batch{batch}_rows{rows}{latent}{capacity}{trained_in}{drawn_from}.json"
 
 
 def sweep(args: argparse.Namespace) -> dict[str, Any]:
@@ -134,6 +137,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
           f"setup {time.perf_counter() - started:.0f} s", flush=True)
     results: dict[str, Any] = {"train_rows": rows, "n_train": n_train, "library_rows": len(library),
                                "eval_molecules": len(smiles), "prior_samples": args.prior_samples,
+                               "prior": args.prior,
                                "batch_size": batch, "epochs": args.epochs, "runs": {}, "cut": []}
     budget = args.budget_min * 60
     per_epoch_default = None
@@ -161,7 +165,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
         train_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         model = load_model(model_folder(run["name"]))
-        scores = evaluate(model, library, smiles, args.prior_samples, args.seed)
+        scores = evaluate(model, library, smiles, args.prior_samples, args.seed, args.prior)
         eval_s = time.perf_counter() - t1
         if per_epoch_default is None and run["hidden_dims"] == [1024, 512]:
             per_epoch_default = (train_s + eval_s) / run["epochs"]  # everything a run costs, per epoch
@@ -176,7 +180,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
               f"{metrics['val_kl_nats']:.1f}, prior median {soft['prior_median_decode_similarity']:.3f}, "
               f"unique {soft['prior_unique_fraction']:.3f}; train {train_s:.0f} s, eval {eval_s:.0f} s",
               flush=True)
-        write_json(sweep_results(batch, rows, args.latent_dims, args.capacities, args.precision),
+        write_json(sweep_results(batch, rows, args.latent_dims, args.capacities, args.precision, args.prior),
                    {"result": results, "partial": True})
 
     recovery_rows, prior_rows = [], []
