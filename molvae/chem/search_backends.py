@@ -75,11 +75,12 @@ def as_queries(queries: np.ndarray | torch.Tensor, n_bits: int) -> Queries:
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.argwhere(bad)[0, 0])
-        raise ValueError(f"query {row} contains NaN or infinite values")
+        raise ValueError(f"query row {row} (counting from 0) contains NaN or infinite values")
     outside = (values < 0) | (values > 1)
     if outside.any():
         row, col = (int(v) for v in np.argwhere(outside)[0])
-        raise ValueError(f"query {row} has value {values[row, col]} at bit {col}, outside [0, 1]")
+        raise ValueError(f"query row {row} (counting from 0) has value {values[row, col]} at bit {col}, "
+                         "outside [0, 1]")
     if np.isin(values, (0.0, 1.0)).all():
         return Queries(values.astype(np.uint8), binary=True, packed=False)
     return Queries(values, binary=False, packed=False)

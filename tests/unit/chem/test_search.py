@@ -158,8 +158,10 @@ def test_real_fingerprints_equal_brute_force(backend):
     ("queries", "message"),
     [
         (np.zeros((2, 100), np.float32), "width 100"),
-        (np.full((2, N_BITS), np.nan), "query 0 contains NaN"),
-        (np.full((3, N_BITS), 0.5) + np.eye(3, N_BITS), r"query 0 has value 1\.5 at bit 0"),
+        (np.stack([np.full(N_BITS, 0.5), np.full(N_BITS, np.nan)]),
+         r"query row 1 \(counting from 0\) contains NaN"),
+        (np.full((3, N_BITS), 0.5) + np.eye(3, N_BITS),
+         r"query row 0 \(counting from 0\) has value 1\.5 at bit 0"),
         (-np.ones((1, N_BITS)), "outside"),
         (np.array([["a"] * N_BITS]), "numeric"),
     ],
