@@ -6,8 +6,12 @@ Each prior draws ``--prior-samples`` latents, decoded with ``sample`` and ``mean
 searched in all MOSES test molecules, or with ``--library train`` all 1.58M MOSES train
 molecules (k = 1): median decode similarity and the unique
 fraction of raw hits. The posterior means of training molecules are the reference a
-perfect density would approach. The first of ``--components`` is saved with the model,
-so ``molvae evaluate`` samples it afterwards.
+perfect density would approach. With ``--library train`` it also measures what novel
+generation could reach there: the latent means of held-out MOSES test molecules (absent from
+that library), and, with the model's training molecules excluded from the library, the
+fitted draws, draws from the aggregate posterior and the training fingerprints themselves.
+The first of ``--components`` is saved with the model, so ``molvae evaluate`` samples it
+afterwards.
 
 The ``hubness`` section draws ``--prior-samples`` latents from that saved density once,
 decodes them with ``sample``, searches their 10 nearest molecules once, and keeps one hit
@@ -31,7 +35,9 @@ from common import print_table
 from molecular_data import test_library, train_library
 from molecular_sweep import model_folder
 
+from molvae.chem.candidates import training_rows
 from molvae.chem.experiment import fit_latent_density, reference_sample, split_rows
+from molvae.chem.fingerprints import unpack_bits
 from molvae.chem.generate import DECODES, decoded_queries
 from molvae.chem.guided import joined_hits, kept_hits
 from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS, HUB_CANDIDATES
@@ -51,15 +57,50 @@ def _sweep_model(name: str) -> tuple[Path, dict[str, Any], VAE, MoleculeDataset]
     return folder, spec, load_model(folder), MoleculeDataset(spec["dataset"])
 
 
-def _decoded_hits(model: VAE, library: FingerprintLibrary, z: torch.Tensor, seed: int) -> dict[str, float]:
+def _decoded_hits(model: VAE, library: FingerprintLibrary, z: torch.Tensor, seed: int,
+                  exclude: np.ndarray | None = None) -> dict[str, float]:
     generator = torch.Generator().manual_seed(seed)
     out: dict[str, float] = {}
     for decode in DECODES:
-        hits = library.search(decoded_queries(model, z, None, decode, generator), 1, device="cpu")
-        rows = hits.indices[:, 0]
-        out |= {f"median_similarity_{decode}": float(np.median(hits.scores[:, 0])),
-                f"unique_fraction_{decode}": len(np.unique(rows)) / len(rows)}
+        hits = library.search(decoded_queries(model, z, None, decode, generator), 1, exclude=exclude,
+                              device="cpu")
+        out |= _nearest(hits, decode)
     return out
+
+
+def _nearest(hits: SearchResult, name: str) -> dict[str, float]:
+    rows = hits.indices[:, 0]
+    return {f"median_similarity_{name}": float(np.median(hits.scores[:, 0])),
+            f"unique_fraction_{name}": len(np.unique(rows)) / len(rows)}
+
+
+def _novel_references(model: VAE, library: FingerprintLibrary, train_folder: Path, packed: np.ndarray,
+                      fitted: torch.Tensor, moses_dir: Path, n: int,
+                      seed: int) -> dict[str, dict[str, float]]:
+    """In the train library: what draws reach among the molecules the model never saw.
+
+    The reference for novel generation is the latent means of held-out MOSES test
+    molecules (absent from the library). Beside it, with the training molecules excluded:
+    the fitted draws; draws from the aggregate posterior (z ~ q(z | x) of random training
+    molecules); and, without the model, the training fingerprints themselves.
+    """
+    test, _ = test_library(moses_dir)
+    held_out = np.sort(np.random.default_rng(seed).choice(len(test), n, replace=False))
+    exclude = training_rows(library, FingerprintLibrary.from_dataset(train_folder))
+    rows = np.random.default_rng(seed).choice(len(packed), n, replace=len(packed) < n)
+    x = unpack_bits(torch.from_numpy(packed[rows]))
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        posterior = model.reparameterize(mu, logvar, torch.Generator().manual_seed(seed))
+    copied = library.search(packed[rows], 1, exclude=exclude, device="cpu")
+    return {
+        "held-out test molecules' latent means": _decoded_hits(
+            model, library, latent_means(model, np.array(test.fingerprints[held_out])), seed),
+        "fitted draws, training molecules excluded": _decoded_hits(model, library, fitted, seed, exclude),
+        "aggregate posterior draws, training molecules excluded": _decoded_hits(
+            model, library, posterior, seed, exclude),
+        "training fingerprints themselves (no model), training molecules excluded": (
+            _nearest(copied, "sample") | _nearest(copied, "mean"))}
 
 
 def density(args: argparse.Namespace) -> dict[str, Any]:
@@ -84,6 +125,10 @@ def density(args: argparse.Namespace) -> dict[str, Any]:
             _decoded_hits(model, library, z, args.seed) | {"fit_seconds": seconds})
     means = latent_means(model, packed[:n])
     results["training molecules' posterior means"] = _decoded_hits(model, library, means, args.seed)
+    if args.library == "train":
+        first_draws = fitted[next(iter(fitted))].sample(n, generator=torch.Generator().manual_seed(args.seed))
+        results |= _novel_references(model, library, Path(spec["dataset"]), packed, first_draws,
+                                     args.moses_dir, n, args.seed)
     print_table(f"{n:,} latent draws of '{args.model}', decoded into all {len(library):,} MOSES "
                 f"{args.library} molecules (k = 1)",
                 ["latents", "median sim (sample)", "unique (sample)", "median sim (mean)", "unique (mean)",
