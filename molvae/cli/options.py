@@ -7,6 +7,8 @@ import typer
 from molvae.device import PRECISION_HELP
 
 Precision = typer.Option("auto", "--precision", help=PRECISION_HELP)
+# The flows' commands: unset keeps the config file's value.
+FlowPrecision = typer.Option(None, "--precision", help=PRECISION_HELP)
 
 
 def parse_widths(text: str, option: str = "--hidden") -> list[int]:

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from molvae.cli.errors import user_errors
+from molvae.cli.options import FlowPrecision
 
 console = Console()
 
@@ -46,6 +47,7 @@ def run_command(
     epochs: int | None = typer.Option(None, "--epochs"),
     n_candidates: int | None = typer.Option(None, "--n-candidates"),
     device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    precision: str | None = FlowPrecision,
     seed: int | None = typer.Option(None, "--seed"),
 ) -> None:
     """Run the molecular flow once (ingest → … → export) and print where the results are."""
@@ -61,6 +63,7 @@ def run_command(
         "epochs": epochs,
         "n_candidates": n_candidates,
         "device": device,
+        "precision": precision,
         "seed": seed,
         "condition": condition.split(",") if condition else None,
     }
@@ -79,6 +82,7 @@ def images_run_command(
     kind: str | None = typer.Option(None, "--kind"),
     epochs: int | None = typer.Option(None, "--epochs"),
     device: str | None = typer.Option(None, "--device"),
+    precision: str | None = FlowPrecision,
     seed: int | None = typer.Option(None, "--seed"),
 ) -> None:
     """Run the image flow once: train, then sample/interpolation/inpainting/anomaly grids."""
@@ -86,7 +90,8 @@ def images_run_command(
     from pipelines.config import ImageRunConfig, load_config
     from pipelines.images import image_vae
 
-    overrides = {"source": source, "out": out, "kind": kind, "epochs": epochs, "device": device, "seed": seed}
+    overrides = {"source": source, "out": out, "kind": kind, "epochs": epochs, "device": device,
+                 "precision": precision, "seed": seed}
     result = image_vae(
         config=load_config(ImageRunConfig, config, overrides), config_path=str(config) if config else None
     )

@@ -43,6 +43,7 @@ def test_flow_trains_exports_tracks_and_caches_ingest(prefect_server, tmp_path, 
         eval_samples=200,
         workers=1,
         device="cpu",
+        precision="bf16",
         experiment="test-molecular",
         model_name="test-model",
     )
@@ -54,6 +55,7 @@ def test_flow_trains_exports_tracks_and_caches_ingest(prefect_server, tmp_path, 
     client = tracking.client()
     run = client.get_run(first["run_id"])
     assert run.info.status == "FINISHED" and run.data.params["epochs"] == "2"
+    assert run.data.params["precision"] == "bf16"
     assert run.data.params["generation_prior"] == "fitted"  # the model was trained with a density
     assert {"recovery_top1", "raw_unique_fraction", "intdiv1", "generation_exported"} <= set(run.data.metrics)
     assert len(client.get_metric_history(first["run_id"], "val_loss")) == 2  # one point per epoch

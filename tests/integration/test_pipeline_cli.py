@@ -32,6 +32,10 @@ def test_a_bad_config_fails_before_anything_runs(tmp_path, monkeypatch):
 def test_run_overrides_are_validated_by_field(tmp_path):
     result = run("run", "--epochs", "0", "--out", tmp_path)
     assert result.exit_code == 1 and "epochs: Input should be greater than or equal to 1" in result.output
+    for command in (("run",), ("images", "run")):
+        result = run(*command, "--precision", "fp16", "--out", tmp_path)
+        assert result.exit_code == 1
+        assert "precision: Input should be 'auto', 'fp32' or 'bf16'" in result.output
 
 
 def test_ui_serves_the_embedded_store_on_loopback(tmp_path, monkeypatch):
