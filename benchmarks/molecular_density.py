@@ -98,7 +98,9 @@ def _novel_references(model: VAE, library: FingerprintLibrary, train_folder: Pat
             model, library, latent_means(model, np.array(test.fingerprints[held_out])), seed),
         "fitted draws, training molecules excluded": _decoded_hits(model, library, fitted, seed, exclude),
         "aggregate posterior draws, training molecules excluded": _decoded_hits(
-            model, library, posterior, seed, exclude),
+            model, library, posterior, seed, exclude) | {
+                "posterior_sigma_median": float(torch.exp(0.5 * logvar).median()),
+                "latent_mean_spread_median": float(mu.std(dim=0).median())},
         "training fingerprints themselves (no model), training molecules excluded": (
             _nearest(copied, "sample") | _nearest(copied, "mean"))}
 

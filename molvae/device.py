@@ -26,14 +26,14 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 # How training computes. "auto": bf16 autocast on CUDA, float32 on the CPU. "fp32": float32
-# everywhere. "bf16": bf16 autocast on CUDA; on the CPU, float32 tensors whose matmuls
-# (forward and backward) round their inputs to bfloat16 and accumulate in float32 through
-# oneDNN, the CPU's counterpart of TF32. That is fast only on CPUs with bf16 units (AMX,
-# AVX512-BF16), hence opt-in: 2.5× faster matmuls there (BENCHMARKS.md, "Training speed
-# against the seed's loop").
+# everywhere. "bf16": bf16 autocast on CUDA (the same as auto there); on the CPU, float32
+# tensors whose matmuls (forward and backward) round their inputs to bfloat16 and accumulate
+# in float32 through oneDNN, the CPU's counterpart of TF32. That is fast only on CPUs with
+# bf16 units (measured on AMX: 2.2–2.9× faster matmuls; BENCHMARKS.md, "Training speed
+# against the seed's loop"), hence opt-in.
 PRECISION_CHOICES = ("auto", "fp32", "bf16")
-PRECISION_HELP = ("auto (bf16 autocast on CUDA, float32 on the CPU), fp32, or bf16 (on the CPU: bf16 "
-                  "matmuls, fast on CPUs with AMX).")
+PRECISION_HELP = ("auto (bf16 autocast on CUDA, float32 on the CPU), fp32, or bf16 (the same as auto on "
+                  "CUDA; on the CPU, bf16 matmuls: fast on CPUs with AMX).")
 
 
 def check_precision(precision: str) -> str:
@@ -42,12 +42,27 @@ def check_precision(precision: str) -> str:
     return precision
 
 
+def effective_precision(device: torch.device, precision: str) -> str:
+    """What ``precision`` means on ``device``: ``bf16-autocast``, ``bf16-matmul`` or ``fp32``."""
+    check_precision(precision)
+    if device.type == "cuda":
+        return "fp32" if precision == "fp32" else "bf16-autocast"
+    if precision != "bf16":
+        return "fp32"
+    import torch
+
+    if not hasattr(getattr(torch.backends.mkldnn, "matmul", None), "fp32_precision"):
+        raise ValueError(f"precision bf16 on the CPU needs torch >= 2.9 (this is {torch.__version__}); "
+                         "use precision fp32")
+    return "bf16-matmul"
+
+
 def forward_autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
     """The autocast of forward passes: bf16 on CUDA unless ``precision`` is fp32 (no loss
     scaling needed), none on the CPU."""
     import torch
 
-    if device.type == "cuda" and check_precision(precision) != "fp32":
+    if effective_precision(device, precision) == "bf16-autocast":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
@@ -55,16 +70,18 @@ def forward_autocast(device: torch.device, precision: str) -> contextlib.Abstrac
 @contextlib.contextmanager
 def cpu_matmul_precision(device: torch.device, precision: str) -> Iterator[None]:
     """While open, float32 CPU matmuls run in bf16 if ``precision`` is bf16 (see
-    :data:`PRECISION_CHOICES`); the previous setting comes back on exit."""
-    import torch
+    :data:`PRECISION_CHOICES`); the previous setting comes back on exit, errors included.
 
-    if device.type != "cpu" or check_precision(precision) != "bf16":
+    The setting is torch's process-wide ``torch.backends.mkldnn.matmul.fp32_precision``: it
+    reaches every thread, and while it is set ``torch.get_float32_matmul_precision()`` raises
+    (torch refuses to mix that legacy API with the new one).
+    """
+    if effective_precision(device, precision) != "bf16-matmul":
         yield
         return
-    matmul = getattr(torch.backends.mkldnn, "matmul", None)
-    if matmul is None or not hasattr(matmul, "fp32_precision"):
-        raise RuntimeError(f"precision bf16 on the CPU needs torch >= 2.9 (this is {torch.__version__}); "
-                           "use precision fp32")
+    import torch
+
+    matmul = torch.backends.mkldnn.matmul
     previous = matmul.fp32_precision
     matmul.fp32_precision = "bf16"
     try:

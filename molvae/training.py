@@ -17,7 +17,13 @@ import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from molvae.checkpoints import TrainingState, load_checkpoint, save_checkpoint
-from molvae.device import check_precision, cpu_matmul_precision, forward_autocast, resolve_device
+from molvae.device import (
+    check_precision,
+    cpu_matmul_precision,
+    effective_precision,
+    forward_autocast,
+    resolve_device,
+)
 from molvae.errors import NonFiniteLossError
 from molvae.models.config import VAEConfig
 from molvae.models.core import VAE
@@ -63,8 +69,9 @@ _FLUSH_EVERY = 100
 @torch.no_grad()
 def _flush_tiny_moments(optimizer: torch.optim.Optimizer, *_: object) -> None:
     """Step post-hook: zero negligible Adam moments on the CPU every ``_FLUSH_EVERY`` steps."""
-    states = list(optimizer.state.values())
-    # Adam's own step count, so the rhythm survives a resumed checkpoint.
+    # Adam's own step count, so the rhythm survives a resumed checkpoint; from a CPU state,
+    # since reading a CUDA one would synchronize every step.
+    states = [s for s in optimizer.state.values() if "step" in s and s["step"].device.type == "cpu"]
     if not states or int(states[0]["step"]) % _FLUSH_EVERY:
         return
     for state in states:
@@ -174,6 +181,8 @@ class Trainer:
         self.model_dir = Path(model_dir)
         self.callbacks = list(callbacks)
         self.optimizer = adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        # Resolved here, so an unsupported setting fails before any data is read.
+        self.precision = effective_precision(self.device, config.precision)
         self._autocast = forward_autocast(self.device, config.precision)
 
     # -- state -------------------------------------------------------------------------

@@ -94,3 +94,14 @@ def server(tmp_path: Path) -> Iterator[LocalServer]:
     srv = LocalServer(root)
     yield srv
     srv.close()
+
+
+@pytest.fixture(scope="session")
+def cpu_bf16() -> tuple[str, str]:
+    """``--precision`` asking for bf16 matmuls on the CPU, and the mode a model then records;
+    float32 on a torch too old for them (< 2.9), so the plumbing is still exercised."""
+    import torch
+
+    if hasattr(getattr(torch.backends.mkldnn, "matmul", None), "fp32_precision"):
+        return "bf16", "bf16-matmul"
+    return "fp32", "fp32"

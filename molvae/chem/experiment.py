@@ -134,7 +134,7 @@ def train_molecular_model(dataset_dir: str | Path, model_dir: str | Path, *, kin
                 "stopped_early": result.stopped_early,
                 "density_components": trainer.model.latent_density.n_components,
                 "density_fit_seconds": density_seconds,
-                "device": str(trainer.device), "precision": train_config.precision,
+                "device": str(trainer.device), "precision": trainer.precision,
                 "seconds_per_epoch": seconds / max(1, result.epochs_this_fit),
                 "samples_per_second": len(train_rows) * result.epochs_this_fit / seconds if seconds else None}
     write_json(Path(model_dir) / METRICS_FILE, metrics)

@@ -154,6 +154,7 @@ def train_image_model(source: str | Path, model_dir: str | Path, *, kind: str = 
     metrics |= {
         "kind": kind, "epochs_run": len(result.history), "best_epoch": result.best_epoch,
         "stopped_early": result.stopped_early,
+        "device": str(trainer.device), "precision": trainer.precision,
         # Wall time of this fit (validation, checkpoints, progress, final save) per epoch run.
         "seconds_per_epoch": seconds / max(1, result.epochs_this_fit),
         "train_seconds": seconds, "n_train": len(train), "n_val": len(val),

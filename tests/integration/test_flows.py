@@ -2,6 +2,7 @@
 
 import gzip
 import itertools
+import json
 from pathlib import Path
 
 import mlflow
@@ -28,7 +29,7 @@ def prefect_server():
         yield
 
 
-def test_flow_trains_exports_tracks_and_caches_ingest(prefect_server, tmp_path, monkeypatch):
+def test_flow_trains_exports_tracks_and_caches_ingest(prefect_server, tmp_path, monkeypatch, cpu_bf16):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     config = MolecularRunConfig(
@@ -43,7 +44,7 @@ def test_flow_trains_exports_tracks_and_caches_ingest(prefect_server, tmp_path, 
         eval_samples=200,
         workers=1,
         device="cpu",
-        precision="bf16",
+        precision=cpu_bf16[0],
         experiment="test-molecular",
         model_name="test-model",
     )
@@ -55,7 +56,8 @@ def test_flow_trains_exports_tracks_and_caches_ingest(prefect_server, tmp_path, 
     client = tracking.client()
     run = client.get_run(first["run_id"])
     assert run.info.status == "FINISHED" and run.data.params["epochs"] == "2"
-    assert run.data.params["precision"] == "bf16"
+    assert run.data.params["precision"] == cpu_bf16[0]
+    assert json.loads((tmp_path / "run" / "model" / "metrics.json").read_text())["precision"] == cpu_bf16[1]
     assert run.data.params["generation_prior"] == "fitted"  # the model was trained with a density
     assert {"recovery_top1", "raw_unique_fraction", "intdiv1", "generation_exported"} <= set(run.data.metrics)
     assert len(client.get_metric_history(first["run_id"], "val_loss")) == 2  # one point per epoch
@@ -92,7 +94,8 @@ def test_flow_trains_exports_tracks_and_caches_ingest(prefect_server, tmp_path, 
     assert second["model_version"] == "2"
 
 
-def test_image_flow_writes_and_logs_its_grids(prefect_server, idx_dir_factory, tmp_path, monkeypatch):
+def test_image_flow_writes_and_logs_its_grids(prefect_server, idx_dir_factory, tmp_path, monkeypatch,
+                                              cpu_bf16):
     from pipelines.config import ImageRunConfig
     from pipelines.images import image_vae
 
@@ -105,9 +108,11 @@ def test_image_flow_writes_and_logs_its_grids(prefect_server, idx_dir_factory, t
         latent_dim=4,
         iwae_k=5,
         device="cpu",
+        precision=cpu_bf16[0],
         experiment="test-images",
     )
     result = image_vae(config=config)
+    assert json.loads((tmp_path / "img" / "model" / "metrics.json").read_text())["precision"] == cpu_bf16[1]
     figures = Path(result["figures"])
     assert {"samples.png", "interpolation.png", "inpainting.png", "anomaly.csv"} <= {
         p.name for p in figures.iterdir()

@@ -115,16 +115,18 @@ def test_anomaly(vae_dir, source, tmp_path):
     assert "auroc_excluded_class" not in figures
 
 
-def test_cvae_train_then_sample_a_row_per_class(source, tmp_path):
+def test_cvae_train_then_sample_a_row_per_class(source, tmp_path, cpu_bf16):
     model_dir = tmp_path / "cvae"
 
-    _ok("images", "train", source, "-o", model_dir, "--kind", "cvae", *FAST, *TINY)
+    _ok("images", "train", source, "-o", model_dir, "--kind", "cvae", "--precision", cpu_bf16[0],
+        *FAST, *TINY)
     out = tmp_path / "sample.png"
     _ok("images", "sample", model_dir, "-o", out, "-n", 6, "--device", "cpu")
 
     config = json.loads((model_dir / "config.json").read_text())
     assert (config["kind"], config["condition_dim"]) == ("cvae", 2)
-    assert json.loads((model_dir / "metrics.json").read_text())["kind"] == "cvae"
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert (metrics["kind"], metrics["device"], metrics["precision"]) == ("cvae", "cpu", cpu_bf16[1])
     _assert_png(out)
     assert json.loads(out.with_suffix(".json").read_text())["classes"] == ["0", "1"]
     _ok("images", "sample", model_dir, "-o", tmp_path / "one.png", "--label", "1", "--device", "cpu")

@@ -1,4 +1,5 @@
 import math
+import types
 
 import pytest
 import torch
@@ -146,21 +147,53 @@ def test_adam_is_fused_where_torch_can_and_plain_where_it_cannot(monkeypatch):
     assert not fallback.param_groups[0]["fused"] and len(fallback.param_groups[0]["params"]) == 1
 
 
-def test_adam_flushes_moments_before_they_turn_subnormal():
-    # Entry 0 gets a gradient once, then none: its moments decay towards the subnormal range.
-    # Entry 1 keeps a real gradient. The flush zeroes the first and leaves the second alone.
+def run_adam(optimizer, param, steps, start=0):
+    # Entry 0 gets a gradient once, then none, so its moments decay towards the subnormal
+    # range: 0.9ᵏ · 1e-21 drops below the flush threshold (1e-30) at step 198. Entry 1 keeps
+    # a real gradient.
+    for step in range(start, start + steps):
+        param.grad = torch.tensor([1e-20 if step == 0 else 0.0, 0.5])
+        optimizer.step()
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_adam_flushes_tiny_moments_every_100_steps(fused, monkeypatch):
+    if not fused:  # the plain Adam a torch without the fused CPU kernel falls back to
+        real = torch.optim.Adam
+        monkeypatch.setattr(torch.optim, "Adam", lambda p, **kw: real(p, **{**kw, "fused": False}))
     flushed, plain = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
     ours, reference = adam([flushed], lr=1e-3), torch.optim.Adam([plain], lr=1e-3)
-    for step in range(300):
-        for p, opt in ((flushed, ours), (plain, reference)):
-            p.grad = torch.tensor([1e-20 if step == 0 else 0.0, 0.5])
-            opt.step()
-        if step == 99:  # the first flush: 0.9⁹⁹ · 1e-21 ≈ 3e-26 is kept
-            assert ours.state[flushed]["exp_avg"][0] != 0
+    assert ours.param_groups[0]["fused"] == fused
+    run_adam(ours, flushed, 199)
+    run_adam(reference, plain, 199)
+    # Below the threshold since step 198, but kept until the step count reaches 200.
+    assert 0 < ours.state[flushed]["exp_avg"][0] < 1e-30
+    run_adam(ours, flushed, 1, start=199)
+    run_adam(reference, plain, 1, start=199)
     state = ours.state[flushed]
     assert state["exp_avg"][0] == 0 and reference.state[plain]["exp_avg"][0] != 0
     assert state["exp_avg"][1] != 0 and state["exp_avg_sq"][1] != 0
     torch.testing.assert_close(flushed.detach(), plain.detach(), rtol=0, atol=1e-7)
+
+
+def test_the_flush_rhythm_survives_a_resumed_optimizer():
+    param = torch.nn.Parameter(torch.ones(2))
+    first = adam([param], lr=1e-3)
+    run_adam(first, param, 150)
+    resumed = adam([param], lr=1e-3)
+    resumed.load_state_dict(first.state_dict())
+    run_adam(resumed, param, 49, start=150)
+    assert resumed.state[param]["exp_avg"][0] != 0  # step 199: not yet
+    run_adam(resumed, param, 1, start=199)
+    assert resumed.state[param]["exp_avg"][0] == 0  # step 200 counts from the first optimizer
+
+
+def test_the_flush_skips_parameters_without_state():
+    used, unused = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    optimizer = adam([unused, used], lr=1e-3)
+    assert optimizer.state[unused] == {}  # read before any step: an empty state comes first
+    run_adam(optimizer, used, 200)
+    assert optimizer.state[used]["exp_avg"][0] == 0
 
 
 class MatmulPrecision(Callback):
@@ -171,6 +204,8 @@ class MatmulPrecision(Callback):
         self.seen.append(torch.backends.mkldnn.matmul.fp32_precision)
 
 
+@pytest.mark.skipif(not hasattr(getattr(torch.backends.mkldnn, "matmul", None), "fp32_precision"),
+                    reason="torch < 2.9 has no bf16 matmul setting")
 def test_bf16_precision_trains_in_bf16_matmuls_on_the_cpu_and_restores_the_setting(tmp_path):
     before = torch.backends.mkldnn.matmul.fp32_precision
     seen = MatmulPrecision()
@@ -181,3 +216,10 @@ def test_bf16_precision_trains_in_bf16_matmuls_on_the_cpu_and_restores_the_setti
     assert losses[-1] < losses[0]
     with pytest.raises(ValueError, match="precision must be one of"):
         config(precision="half")
+
+
+def test_an_unsupported_precision_fails_before_training(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.backends, "mkldnn", types.SimpleNamespace())  # as on torch < 2.9
+    with pytest.raises(ValueError, match="needs torch >= 2"):
+        Trainer(model(), config(precision="bf16"), tmp_path)
+    assert not tmp_path.joinpath("checkpoint.pt").exists()
