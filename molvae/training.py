@@ -71,7 +71,8 @@ def _flush_tiny_moments(optimizer: torch.optim.Optimizer, *_: object) -> None:
     """Step post-hook: zero negligible Adam moments on the CPU every ``_FLUSH_EVERY`` steps."""
     # Adam's own step count, so the rhythm survives a resumed checkpoint; from a CPU state,
     # since reading a CUDA one would synchronize every step.
-    states = [s for s in optimizer.state.values() if "step" in s and s["step"].device.type == "cpu"]
+    states = [s for s in optimizer.state.values()
+              if "step" in s and (not torch.is_tensor(s["step"]) or s["step"].device.type == "cpu")]
     if not states or int(states[0]["step"]) % _FLUSH_EVERY:
         return
     for state in states:
