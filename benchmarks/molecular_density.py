@@ -75,7 +75,7 @@ def _nearest(hits: SearchResult, name: str) -> dict[str, float]:
 
 
 def _novel_references(model: VAE, library: FingerprintLibrary, train_folder: Path, packed: np.ndarray,
-                      fitted: torch.Tensor, moses_dir: Path, n: int,
+                      fitted: torch.Tensor, test: MoleculeDataset, n: int,
                       seed: int) -> dict[str, dict[str, float]]:
     """In the train library: what draws reach among the molecules the model never saw.
 
@@ -84,7 +84,6 @@ def _novel_references(model: VAE, library: FingerprintLibrary, train_folder: Pat
     the fitted draws; draws from the aggregate posterior (z ~ q(z | x) of random training
     molecules); and, without the model, the training fingerprints themselves.
     """
-    test, _ = test_library(moses_dir)
     held_out = np.sort(np.random.default_rng(seed).choice(len(test), n, replace=False))
     exclude = training_rows(library, FingerprintLibrary.from_dataset(train_folder))
     rows = np.random.default_rng(seed).choice(len(packed), n, replace=len(packed) < n)
@@ -107,7 +106,7 @@ def _novel_references(model: VAE, library: FingerprintLibrary, train_folder: Pat
 
 def density(args: argparse.Namespace) -> dict[str, Any]:
     folder, spec, model, train = _sweep_model(args.model)
-    _, library = test_library(args.moses_dir)
+    test, library = test_library(args.moses_dir)
     if args.library == "train":
         library = FingerprintLibrary.open(train_library(args.moses_dir))
     train_rows, _ = split_rows(len(train), 0.05, spec["seed"])
@@ -117,20 +116,19 @@ def density(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, dict[str, float]] = {
         "N(0, I)": _decoded_hits(model, library, torch.randn((n, model.latent_dim), generator=gen),
                                  args.seed)}
-    fitted = {}
+    fitted, draws = {}, {}
     for k in [int(c) for c in args.components.split(",")]:
         started = time.perf_counter()
         fitted[k] = fit_latent_density(model, packed, None, k, seed=args.seed)
         seconds = time.perf_counter() - started
-        z = fitted[k].sample(n, generator=torch.Generator().manual_seed(args.seed))
+        draws[k] = fitted[k].sample(n, generator=torch.Generator().manual_seed(args.seed))
         results[f"fitted, {k} component{'s' if k > 1 else ''}"] = (
-            _decoded_hits(model, library, z, args.seed) | {"fit_seconds": seconds})
+            _decoded_hits(model, library, draws[k], args.seed) | {"fit_seconds": seconds})
     means = latent_means(model, packed[:n])
     results["training molecules' posterior means"] = _decoded_hits(model, library, means, args.seed)
     if args.library == "train":
-        first_draws = fitted[next(iter(fitted))].sample(n, generator=torch.Generator().manual_seed(args.seed))
-        results |= _novel_references(model, library, Path(spec["dataset"]), packed, first_draws,
-                                     args.moses_dir, n, args.seed)
+        results |= _novel_references(model, library, Path(spec["dataset"]), packed, draws[next(iter(draws))],
+                                     test, n, args.seed)
     print_table(f"{n:,} latent draws of '{args.model}', decoded into all {len(library):,} MOSES "
                 f"{args.library} molecules (k = 1)",
                 ["latents", "median sim (sample)", "unique (sample)", "median sim (mean)", "unique (mean)",
