@@ -17,6 +17,7 @@ from molvae.io import atomic_path
 
 CHECKPOINT_FILE = "checkpoint.pt"
 _FORMAT_VERSION = 1
+_JSON_FIELDS = ("model_config", "history", "training")
 
 
 @dataclass
@@ -36,6 +37,9 @@ class TrainingState:
     best_epoch: int = -1
     bad_epochs: int = 0
     cuda_rng: list[torch.Tensor] = field(default_factory=list)
+    # The settings a resume must keep (learning rate, batch size, ...); empty in checkpoints
+    # written before they were recorded.
+    training: dict[str, Any] = field(default_factory=dict)
 
 
 def save_checkpoint(state: TrainingState, directory: str | Path) -> Path:
@@ -43,9 +47,8 @@ def save_checkpoint(state: TrainingState, directory: str | Path) -> Path:
     path = Path(directory) / CHECKPOINT_FILE
     payload = {
         "format_version": _FORMAT_VERSION,
-        **{k: v for k, v in state.__dict__.items() if k not in ("model_config", "history")},
-        "model_config": json.dumps(state.model_config),
-        "history": json.dumps(state.history),
+        **{k: v for k, v in state.__dict__.items() if k not in _JSON_FIELDS},
+        **{k: json.dumps(getattr(state, k)) for k in _JSON_FIELDS},
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
@@ -61,6 +64,7 @@ def load_checkpoint(directory: str | Path) -> TrainingState:
     version = payload.pop("format_version", None)
     if version != _FORMAT_VERSION:
         raise ValueError(f"{path}: unsupported checkpoint format_version {version}")
-    payload["model_config"] = json.loads(payload["model_config"])
-    payload["history"] = json.loads(payload["history"])
+    for key in _JSON_FIELDS:
+        if key in payload:
+            payload[key] = json.loads(payload[key])
     return TrainingState(**payload)

@@ -63,6 +63,17 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path} is not valid JSON: {error}") from None
 
 
+def files_intact(folder: str | Path, manifest: dict[str, Any]) -> bool:
+    """Whether every file the manifest lists is in ``folder`` with the sha256 it records.
+
+    A cached dataset is reused only when this holds: a deleted or damaged file must cause a
+    rebuild, not a dataset that fails later (hashing MOSES train's files takes about a second).
+    """
+    files = manifest.get("files") or {}
+    return bool(files) and all((Path(folder) / name).is_file() and sha256_file(Path(folder) / name) == digest
+                               for name, digest in files.items())
+
+
 class MoleculeDataset:
     """A dataset folder written by ``molvae ingest``, opened lazily.
 
@@ -110,8 +121,8 @@ class MoleculeDataset:
             return []
         table = pq.read_table(self.folder / MOLECULES_FILE)
         smiles = table.column("smiles").to_pylist()
-        chunks = (smiles[i:i + chunk_size] for i in range(0, len(smiles), chunk_size))
-        work = partial(_properties_of_smiles, columns=tuple(missing))
+        chunks = ((i, smiles[i:i + chunk_size]) for i in range(0, len(smiles), chunk_size))
+        work = partial(_properties_of_smiles, columns=tuple(missing), folder=str(self.folder))
         frames = [frame for _, frame in ordered_map(work, chunks, workers)]
         values = pd.concat(frames, ignore_index=True) if frames else compute_properties_frame([], missing)
         schema = molecule_schema(missing)
@@ -126,5 +137,12 @@ class MoleculeDataset:
         return missing
 
 
-def _properties_of_smiles(smiles: list[str], columns: tuple[str, ...]) -> pd.DataFrame:
-    return compute_properties_frame([Chem.MolFromSmiles(s) for s in smiles], columns)
+def _properties_of_smiles(chunk: tuple[int, list[str]], columns: tuple[str, ...],
+                          folder: str) -> pd.DataFrame:
+    start, smiles = chunk
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
+    for offset, mol in enumerate(mols):
+        if mol is None:  # ingest stores only SMILES that parse: the file was changed or damaged
+            raise ValueError(f"{folder}: molecule id {start + offset} has a stored SMILES that does not "
+                             f"parse ({smiles[offset]!r}); re-ingest the dataset")
+    return compute_properties_frame(mols, columns)

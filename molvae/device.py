@@ -21,7 +21,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} was requested but torch sees no CUDA device")
+        raise ValueError(f"device {name!r} was requested but torch sees no CUDA device")
     return torch.device(name)
 
 

@@ -6,12 +6,13 @@ import os
 import re
 import urllib.error
 import urllib.request
-import uuid
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from molvae.io import atomic_path
 
 DigestOf = Literal["file", "gunzipped"]
 
@@ -146,13 +147,9 @@ def fetch_file(
     if dest.is_file() and _verifies(dest, remote):
         return dest
 
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    # open(..., "x") rather than tempfile.mkstemp: mkstemp creates mode 0600, which would
-    # survive the rename, while open() applies the umask like any other new file.
-    tmp = dest_dir / f".{remote.name}.{uuid.uuid4().hex}.part"
-    try:
+    with atomic_path(dest, suffix=".part") as tmp:
         digest = _StreamDigest(remote.digest_of, f"{remote.name} from {url}")
-        with open(tmp, "xb") as out:
+        with open(tmp, "wb") as out:
             for chunk in _stream(url, timeout):
                 digest.update(chunk)
                 out.write(chunk)
@@ -163,10 +160,6 @@ def fetch_file(
                 f"checksum mismatch for {remote.name} from {url}: sha256 of the {what} is "
                 f"{actual}, expected {remote.sha256}"
             )
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return dest
 
 

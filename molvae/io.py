@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,16 +23,17 @@ def neutralize_cell(value: object) -> object:
 
 
 @contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place only on success.
 
     A killed process therefore never leaves a half-written file at ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = path.with_name(f".{path.name}.{uuid.uuid4().hex}{suffix}")
+    # Created here, not by tempfile.mkstemp: mkstemp's mode 0600 would survive the rename and
+    # leave models and datasets unreadable to others, where this applies the umask.
+    tmp_path.touch(exist_ok=False)
     try:
         yield tmp_path
         os.replace(tmp_path, path)

@@ -191,13 +191,28 @@ class Trainer:
         torch.manual_seed(self.config.seed)
         shuffle = torch.Generator().manual_seed(self.config.seed)
         return TrainingState(self.model.config.to_dict(), {}, {}, 0, 0,
-                             torch.get_rng_state(), shuffle.get_state())
+                             torch.get_rng_state(), shuffle.get_state(), training=self._kept_settings())
+
+    def _kept_settings(self) -> dict[str, float | int | None]:
+        # What a resumed run must share with the run it continues: the optimizer state would
+        # restore the old learning rate silently, and another batch size shifts the schedules.
+        cfg = self.config
+        return {"lr": cfg.lr, "batch_size": cfg.batch_size, "weight_decay": cfg.weight_decay,
+                "grad_clip": cfg.grad_clip}
 
     def _resume_state(self) -> TrainingState:
         state = load_checkpoint(self.model_dir)
         saved = VAEConfig.from_dict(state.model_config)
         if saved.to_dict() != self.model.config.to_dict():
             raise ValueError(f"{self.model_dir}: the checkpoint was made for a different model config")
+        changed = {k: (v, state.training[k]) for k, v in self._kept_settings().items()
+                   if k in state.training and state.training[k] != v}
+        if changed:
+            raise ValueError(f"{self.model_dir}: the checkpoint was trained with "
+                             + ", ".join(f"{k}={old}" for k, (_, old) in changed.items())
+                             + "; resume with the same settings (got "
+                             + ", ".join(f"{k}={new}" for k, (new, _) in changed.items())
+                             + ") or train into a new folder")
         self.model.load_state_dict(state.model)
         self.optimizer.load_state_dict(state.optimizer)
         torch.set_rng_state(state.torch_rng)

@@ -43,17 +43,19 @@ def ingested_from(source_sha256: str, properties: str) -> Callable[[Path], bool]
     import rdkit
 
     from molvae.chem.ingest import INGEST_FORMAT
-    from molvae.data import read_manifest
+    from molvae.data import files_intact, read_manifest
 
     def check(folder: Path) -> bool:
         try:
-            identity = read_manifest(folder).get("identity", {})
+            manifest = read_manifest(folder)
         except (FileNotFoundError, ValueError):
             return False
+        identity = manifest.get("identity", {})
         return ([i.get("sha256") for i in identity.get("inputs", [])] == [source_sha256]
                 and identity.get("settings", {}).get("properties") == properties
                 and identity.get("ingest_format") == INGEST_FORMAT
-                and identity.get("rdkit_version") == rdkit.__version__)
+                and identity.get("rdkit_version") == rdkit.__version__
+                and files_intact(folder, manifest))
     return check
 
 

@@ -171,6 +171,9 @@ def log_model(run_id: str, model_dir: str | Path, library_dir: str | Path, regis
             pip_requirements=[f"molvae=={__version__}"],
         )
         version = mlflow.register_model(info.model_uri, registered_name)
+    # Leaving start_run's block marked the run FINISHED while the flow still logs to it;
+    # the flow's end_run sets the real outcome.
+    client().update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
     return str(version.version)
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from molvae.chem.reconstruct import model_fingerprint_settings, own_conditions, prepare_inputs
+from molvae.chem.records import RecordKind
 from molvae.chem.selection import DOMAIN_PERCENTILES
 from molvae.latent import anomaly_score
 from molvae.models.core import VAE
@@ -63,12 +64,13 @@ def domain(percentiles: np.ndarray) -> np.ndarray:
 
 
 def score_smiles(model: VAE, smiles: Sequence[str], read_errors: Mapping[int, str] | None = None,
-                 seed: int = 0) -> pd.DataFrame:
-    """One row per input in input order; inputs that fail carry their reason instead of scores."""
+                 seed: int = 0, kinds: Sequence[RecordKind] | None = None) -> pd.DataFrame:
+    """One row per input in input order; inputs that fail carry their reason instead of scores.
+    ``read_errors`` and ``kinds`` are as for :func:`~molvae.chem.reconstruct.prepare_inputs`."""
     quantiles = model.config.metadata.get(REFERENCE_KEY)
     if not quantiles:
         raise ValueError("this model has no training-set anomaly reference (train it with molvae train)")
-    inputs = prepare_inputs(smiles, model_fingerprint_settings(model), read_errors)
+    inputs = prepare_inputs(smiles, model_fingerprint_settings(model), read_errors, kinds)
     inputs, conditions = own_conditions(model, inputs)
     scores = fingerprint_scores(model, inputs.packed, conditions, seed)
     ranks = percentile(scores, quantiles)

@@ -35,10 +35,6 @@ from molvae.models.molecular import ConditionScaler
 # The property and rule columns of the export, in order.
 PROPERTY_EXPORT_COLUMNS = ("qed", "sa_score", "clogp", "mw", "tpsa", "hbd", "hba", "rotb",
                            "lipinski_violations", "veber_pass", "alerts", "n_alerts", "scaffold")
-IDENTITY_COLUMNS = ("rank", "smiles", "inchikey", "library_id")
-NOVELTY_COLUMNS = ("nearest_train_smiles", "nearest_train_similarity", "novel")
-DOMAIN_COLUMNS = ("ad_score", "ad_percentile")
-PROVENANCE_COLUMNS = ("model", "run_id")
 
 
 def in_training_set(inchikeys: Sequence[str | None] | pa.ChunkedArray,

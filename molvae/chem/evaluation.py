@@ -31,13 +31,14 @@ from molvae.chem.generate import decoded_queries
 from molvae.chem.guided import (
     LibraryProperties,
     PropertyGuide,
+    check_guide,
     default_guide,
     guide_tolerances,
     kept_hits,
     search_width,
 )
 from molvae.chem.hubness import DEFAULT_HUB_NEIGHBOURS, check_hubness
-from molvae.chem.metrics import condition_control, set_metrics
+from molvae.chem.metrics import PROPERTY_COLUMNS, condition_control, set_metrics
 from molvae.chem.properties import compute_properties_frame
 from molvae.chem.reconstruct import reconstruct, recovery
 from molvae.chem.search import FingerprintLibrary, SearchResult
@@ -46,7 +47,6 @@ from molvae.models.core import VAE
 from molvae.models.molecular import ConditionScaler
 
 CONTROL_LEVELS = np.linspace(5, 95, 5)  # percentiles of the training set used as targets
-_W1_PROPERTIES = ["clogp", "sa_score", "qed", "mw"]
 
 
 @torch.no_grad()
@@ -117,7 +117,7 @@ def _set_metrics(
     unique_smiles = list(dict.fromkeys(smiles))
     # Computed once per molecule, weighted per hit: like every other set metric (and MOSES),
     # W1 counts a hub as often as draws landed on it.
-    properties = compute_properties_frame([Chem.MolFromSmiles(s) for s in unique_smiles], _W1_PROPERTIES)
+    properties = compute_properties_frame([Chem.MolFromSmiles(s) for s in unique_smiles], PROPERTY_COLUMNS)
     properties = properties.set_axis(unique_smiles).loc[smiles].reset_index(drop=True)
     return {"train_similarity": train_similarity(library, rows, train_library, device)} | set_metrics(
         smiles,
@@ -127,7 +127,7 @@ def _set_metrics(
         reference_packed,
         ks=(1000, 10000),
         gen_properties=properties,
-        ref_properties=reference[_W1_PROPERTIES],
+        ref_properties=reference[list(PROPERTY_COLUMNS)],
         device=device,
     )
 
@@ -155,7 +155,10 @@ def prior_metrics(
     """Hubness, decode similarity and MOSES metrics of prior samples, and of a random library draw.
 
     With the fitted density, hubness and decode similarity of N(0, I) draws are reported
-    beside them (``standard_*``). Rows ``exclude`` masks are never hit nor drawn.
+    beside them (``standard_*``). Rows ``exclude`` masks are never hit nor drawn. SNN, Frag,
+    Scaf, FCD and the W1 distances compare with a seeded sample of ``reference_size`` test
+    molecules, where MOSES takes its whole test set: SNN, a mean of maxima over the reference,
+    reads lower against a sample.
     """
     rows, scores = decode_prior(model, library, n_samples, prior=prior, similarity=similarity, device=device,
                                 seed=seed, hubness=hubness, exclude=exclude)
@@ -166,7 +169,7 @@ def prior_metrics(
     reference = pd.concat(
         [
             reference,
-            compute_properties_frame([Chem.MolFromSmiles(s) for s in reference["smiles"]], _W1_PROPERTIES),
+            compute_properties_frame([Chem.MolFromSmiles(s) for s in reference["smiles"]], PROPERTY_COLUMNS),
         ],
         axis=1,
     )
@@ -228,9 +231,7 @@ def control_metrics(
     default_k, default_band = default_guide(len(eligible))
     guide_k = default_k if guide_k is None else guide_k
     guide_band = default_band if guide_band is None else guide_band
-    if guide_k < 1 or guide_band < 0 or hubness < 0:
-        raise ValueError(f"guide_k must be >= 1, guide_band and hubness >= 0, got {guide_k}, {guide_band} "
-                         f"and {hubness}")
+    check_guide(guide_k, guide_band, hubness)
     scaler = ConditionScaler.from_config(model.config)
     names = list(scaler.names)
     train.ensure_properties(names)

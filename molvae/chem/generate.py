@@ -24,6 +24,7 @@ from molvae.chem.fingerprints import unpack_bits
 from molvae.chem.guided import (
     LibraryProperties,
     PropertyGuide,
+    check_guide,
     default_guide,
     guide_tolerances,
     joined_hits,
@@ -103,23 +104,25 @@ class GenerationRequest:
         if self.targets and self.mode != "condition":  # they would be reported but never aimed at
             raise ValueError(f"targets (--condition) go with mode 'condition', not {self.mode!r}: "
                              "give seeds (--around) or targets, not both")
-        k = 1 if self.guide_k is None else self.guide_k  # None: chosen by the library's size, >= 1
-        if k < 1 or (self.guide_band is not None and self.guide_band < 0) or self.hubness < 0:
-            raise ValueError(f"guide_k must be >= 1, guide_band and hubness >= 0, got {self.guide_k}, "
-                             f"{self.guide_band} and {self.hubness}")
-        if k > 1 and self.mode != "condition":
+        check_guide(self.guide_k, self.guide_band, self.hubness)
+        if self.guide_k is not None and self.guide_k > 1 and self.mode != "condition":
             raise ValueError("property guidance (guide_k > 1) needs targets: use mode 'condition'")
 
 
 @torch.no_grad()
 def _draw(model: VAE, request: GenerationRequest, size: int, seed_means: torch.Tensor | None,
-          condition: torch.Tensor | None, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Search queries of ``size`` draws (see :data:`DECODES`), and which seed each came from (-1 if none)."""
+          condition: torch.Tensor | None, generator: torch.Generator,
+          drawn: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Search queries of ``size`` draws (see :data:`DECODES`), and which seed each came from (-1 if none).
+
+    Seeds take turns across rounds, counting the ``drawn`` draws of earlier rounds, so every
+    seed is used even when there are more seeds than draws in a round.
+    """
     origin = np.full(size, -1)
     if request.mode == "around":
         device = seed_means.device
         eps = torch.randn((size, model.latent_dim), generator=generator, device=device)
-        origin = np.arange(size) % len(seed_means)
+        origin = (drawn + np.arange(size)) % len(seed_means)
         z = seed_means[torch.from_numpy(origin).to(device)] + request.spread * eps
         cond = None
     else:
@@ -207,7 +210,7 @@ def generate_candidates(model: VAE, library: FingerprintLibrary, request: Genera
     raw_hits: list[int] = []
     earlier: SearchResult | None = None  # all rounds' hits so far, for the hub terms
     for _ in range(request.max_rounds):
-        queries, origin = _draw(model, request, request.batch_size, seed_means, condition, generator)
+        queries, origin = _draw(model, request, request.batch_size, seed_means, condition, generator, raw)
         hits = library.search(queries, search_width(guide, request.hubness), exclude=blocked,
                               similarity=similarity, device=device)
         rows, scores = kept_hits(hits, guide, set(chosen) if guide is not None else None, request.hubness,

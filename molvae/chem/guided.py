@@ -54,6 +54,13 @@ def default_guide(library_size: int) -> tuple[int, float]:
     return k, band
 
 
+def check_guide(guide_k: int | None, guide_band: float | None, hubness: int) -> None:
+    """Reject guide settings out of range; None leaves k or band to :func:`default_guide`."""
+    if (guide_k is not None and guide_k < 1) or (guide_band is not None and guide_band < 0) or hubness < 0:
+        raise ValueError(f"guide_k must be >= 1, guide_band and hubness >= 0, got {guide_k}, {guide_band} "
+                         f"and {hubness}")
+
+
 class LibraryProperties:
     """Property values of library rows, computed on first use and cached per row."""
 

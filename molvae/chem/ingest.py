@@ -41,6 +41,7 @@ from molvae.data import (
     MANIFEST_FILE,
     MOLECULES_FILE,
     REJECTS_FILE,
+    files_intact,
     molecule_schema,
     read_manifest,
 )
@@ -182,11 +183,16 @@ class _DatasetWriter:
             self.content.update(s.encode() + b"\n")
         self.content.update(fps.tobytes())
 
-    def close(self) -> int:
-        """Finish every file; returns the number of molecules."""
-        self.parquet.close()
+    def close_files(self) -> None:
+        """Close the open files (again is harmless): also on a failed ingest, before its folder goes."""
+        if self.parquet.is_open:
+            self.parquet.close()
         self.rejects.close()
         self.fp_raw.close()
+
+    def close(self) -> int:
+        """Finish every file; returns the number of molecules."""
+        self.close_files()
         n = len(self.first_row)
         raw = self.folder / "fingerprints.bin"
         # .npy needs the row count in its header, known only now: header, then the raw rows.
@@ -234,7 +240,7 @@ def _up_to_date(out_dir: Path, identity: dict[str, Any]) -> dict[str, Any] | Non
     if not (out_dir / MANIFEST_FILE).is_file():
         return None
     manifest = read_manifest(out_dir)
-    return manifest if manifest.get("identity") == identity else None
+    return manifest if manifest.get("identity") == identity and files_intact(out_dir, manifest) else None
 
 
 def ingest(inputs: Sequence[str | Path], out_dir: str | Path, settings: IngestSettings | None = None,
@@ -277,6 +283,7 @@ def ingest(inputs: Sequence[str | Path], out_dir: str | Path, settings: IngestSe
     tmp = out_dir.parent / f".{out_dir.name}.ingest-{os.getpid()}"
     tmp.mkdir()
     started = time.perf_counter()
+    writer = None
     try:
         writer = _DatasetWriter(tmp, settings, len(paths))
         jobs = _jobs(paths, settings, chunk_size)
@@ -290,6 +297,8 @@ def ingest(inputs: Sequence[str | Path], out_dir: str | Path, settings: IngestSe
         write_json(tmp / MANIFEST_FILE, manifest)
         _swap_into_place(tmp, out_dir)
     finally:
+        if writer is not None:
+            writer.close_files()
         shutil.rmtree(tmp, ignore_errors=True)
     return manifest
 

@@ -13,6 +13,8 @@ distances of property distributions. Where this module differs from ``molsets``:
   takes the p-th root per molecule before averaging, which differs for p ≠ 1.
 - SNN uses the exact search of :class:`~molvae.chem.search.FingerprintLibrary`, which scores
   two empty fingerprints 0 where ``molsets`` scores them 1.
+- The reference set is whatever the caller passes; ``molvae evaluate`` passes a seeded sample
+  of 10,000 test molecules (``reference_size``), not the whole test set.
 
 Every function expects valid molecules: filter invalid ones (and report validity) first.
 """

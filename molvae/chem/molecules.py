@@ -181,16 +181,25 @@ def standardize(text: str, kind: Literal["smiles", "molblock"] = "smiles",
         With one of the module's reject reasons and a detail naming what was wrong.
     """
     settings = settings or StandardizeSettings()
-    mol = parse(text, kind)
+    parsed = mol = parse(text, kind)
     largest, uncharger, tautomers = _tools()
-    if needs_cleanup(mol):
-        mol = rdMolStandardize.Cleanup(mol)
-    if len(Chem.GetMolFrags(mol)) > 1:
-        mol = largest.choose(mol)
-    if any(atom.GetFormalCharge() for atom in mol.GetAtoms()):
-        mol = uncharger.uncharge(mol)
-    if settings.tautomer:
-        mol = tautomers.Canonicalize(mol)
+    try:
+        if needs_cleanup(mol):
+            mol = rdMolStandardize.Cleanup(mol)
+        if len(Chem.GetMolFrags(mol)) > 1:
+            mol = largest.choose(mol)
+        if any(atom.GetFormalCharge() for atom in mol.GetAtoms()):
+            mol = uncharger.uncharge(mol)
+        if settings.tautomer:
+            mol = tautomers.Canonicalize(mol)
+        if mol is not parsed:
+            # The steps can leave a valence RDKit rejects when the SMILES is read back (the
+            # uncharger turns F[Si-](F)(Ph)3 into a six-valent [SiH]), so check the result.
+            Chem.SanitizeMol(mol)
+    except Exception as error:  # RDKit's C++ layer: never let one record stop an ingest
+        _messages().take()
+        raise MoleculeError(SANITIZATION_FAILED,
+                            f"after standardization: {str(error).strip() or type(error).__name__}") from None
     _check_limits(mol, settings)
     smiles = Chem.MolToSmiles(mol)
     inchikey = Chem.MolToInchiKey(mol)

@@ -12,6 +12,7 @@ import csv
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from molvae.chem.parquet_input import _parquet_records
 from molvae.chem.records import (
     SMILES_COLUMN_NAMES,
     RawRecord,
+    RecordKind,
     _check_compression,
     _chunks,
     _column_index,
@@ -220,12 +222,18 @@ def _smi_records(source: str) -> Iterator[RawRecord]:
             yield _record(source, line_number, "smiles", fields[0], record_id)
 
 
-def read_texts(path: str | os.PathLike[str], *, smiles_col: str | None = None
-               ) -> tuple[list[str], dict[int, str]]:
-    """Every record's text in file order, and the reader's reject reason by position.
+@dataclass(frozen=True)
+class FileTexts:
+    """Every record of a file in order: its text and kind, and the reader's reject reasons by position."""
 
-    For commands that score a whole file of molecules (reconstruct, anomaly) and must
-    report every row, including those the reader already rejected.
-    """
+    texts: list[str]
+    kinds: list[RecordKind]
+    errors: dict[int, str]
+
+
+def read_texts(path: str | os.PathLike[str], *, smiles_col: str | None = None) -> FileTexts:
+    """Every record of a file, for commands that score a whole file of molecules (reconstruct,
+    anomaly) and must report every row, including those the reader already rejected."""
     records = [record for chunk in iter_records(path, smiles_col=smiles_col) for record in chunk]
-    return [r.text for r in records], {i: r.error for i, r in enumerate(records) if r.error is not None}
+    return FileTexts([r.text for r in records], [r.kind for r in records],
+                     {i: r.error for i, r in enumerate(records) if r.error is not None})

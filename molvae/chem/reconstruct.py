@@ -18,6 +18,7 @@ import torch
 from molvae.chem.fingerprints import FingerprintSettings, morgan_packed
 from molvae.chem.molecules import MoleculeError, StandardMolecule, standardize
 from molvae.chem.properties import compute_properties_frame
+from molvae.chem.records import RecordKind
 from molvae.chem.search import FingerprintLibrary
 from molvae.models.core import VAE
 from molvae.models.molecular import ConditionScaler, fingerprint_data
@@ -37,14 +38,16 @@ class PreparedInputs:
 
 
 def prepare_inputs(smiles: Sequence[str], settings: FingerprintSettings,
-                   read_errors: Mapping[int, str] | None = None) -> PreparedInputs:
-    """Standardize and fingerprint; ``read_errors`` are reasons a reader already gave by position."""
+                   read_errors: Mapping[int, str] | None = None,
+                   kinds: Sequence[RecordKind] | None = None) -> PreparedInputs:
+    """Standardize and fingerprint; ``read_errors`` are reasons a reader already gave by position,
+    and ``kinds`` say which texts are SDF mol blocks (all are SMILES when not given)."""
     positions, molecules, rejected = [], [], dict(read_errors or {})
     for position, text in enumerate(smiles):
         if position in rejected:
             continue
         try:
-            molecules.append(standardize(text))
+            molecules.append(standardize(text, kinds[position] if kinds is not None else "smiles"))
             positions.append(position)
         except MoleculeError as error:
             rejected[position] = str(error)
@@ -105,10 +108,14 @@ def decode_means(model: VAE, packed: np.ndarray, conditions: torch.Tensor | None
 
 def reconstruct(model: VAE, library: FingerprintLibrary, smiles: Sequence[str], k: int = 10,
                 similarity: str = "soft-tanimoto", device: str = "auto",
-                read_errors: Mapping[int, str] | None = None) -> pd.DataFrame:
-    """One row per (input, rank) in input order; a rejected input gets one row with its reason."""
+                read_errors: Mapping[int, str] | None = None,
+                kinds: Sequence[RecordKind] | None = None) -> pd.DataFrame:
+    """One row per (input, rank) in input order; a rejected input gets one row with its reason.
+    ``read_errors`` and ``kinds`` are as for :func:`prepare_inputs`."""
     settings = check_compatible(model, library)
-    inputs = prepare_inputs(smiles, settings, read_errors)
+    if len(library) == 0:  # every input would come back without a row
+        raise ValueError("the library is empty: nothing to decode into")
+    inputs = prepare_inputs(smiles, settings, read_errors, kinds)
     inputs, conditions = own_conditions(model, inputs)
     probabilities = decode_means(model, inputs.packed, conditions)
     hits = library.search(probabilities, k, similarity=similarity, device=device)

@@ -26,14 +26,14 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from rdkit import DataStructs
 from rdkit.SimDivFilters.rdSimDivPickers import MaxMinPicker
+
+from molvae.chem.fingerprints import to_bitvect
 
 RANK_WEIGHTS: dict[str, float] = {"qed": 0.35, "sa": 0.25, "decode_similarity": 0.25, "in_domain": 0.15}
 # Training percentiles of the anomaly score outside which a molecule is out of domain (both
 # tails: see in_domain above); molvae anomaly's domain column uses the same band.
 DOMAIN_PERCENTILES = (5.0, 95.0)
-REJECT_COLUMNS = ("smiles", "inchikey", "library_id", "reason")
 RANK_DIRECTIONS = ("asc", "desc")
 # Columns where a lower value is the better candidate, so they rank ascending unless told otherwise:
 # SA runs from 1 (easy) to 10 (hard), and rule violations and alerts are faults. Every other
@@ -76,7 +76,7 @@ def apply_filters(frame: pd.DataFrame, *, max_alerts: int | None = None,
         reasons[too_many & (reasons == "")] = frame.loc[too_many, "n_alerts"].map(
             lambda n: f"{n} alerts > --max-alerts {max_alerts}")
     for name, (lo, hi) in (ranges or {}).items():
-        if name not in frame:
+        if name not in frame or not pd.api.types.is_numeric_dtype(frame[name]):
             numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
             raise ValueError(f"cannot filter on {name!r}: not a numeric candidate column "
                              f"({', '.join(numeric)})")
@@ -143,8 +143,7 @@ def pick_diverse(frame: pd.DataFrame, packed: np.ndarray, n: int, seed: int = 0
         raise ValueError(f"--diverse must be >= 1, got {n}")
     if n >= len(frame):
         return frame, _rejects(frame.iloc[:0], pd.Series([], dtype=object))
-    vectors = [DataStructs.CreateFromBitString(np.unpackbits(row).tobytes().translate(_BIT_TEXT).decode())
-               for row in np.asarray(packed)]
+    vectors = [to_bitvect(row) for row in np.asarray(packed)]
     picks = MaxMinPicker().LazyBitVectorPick(vectors, len(vectors), n, firstPicks=[0], seed=seed)
     chosen = np.zeros(len(frame), dtype=bool)
     chosen[list(picks)] = True
@@ -172,10 +171,6 @@ def select_candidates(frame: pd.DataFrame, packed: np.ndarray, *, max_alerts: in
         ranked, not_picked = pick_diverse(ranked, ranked_packed, diverse, seed)
         dropped = pd.concat([filtered, not_picked], ignore_index=True)
     return ranked.drop(columns="_position"), dropped
-
-
-# np.unpackbits gives bytes 0/1; ExplicitBitVect's text form wants "0"/"1" characters.
-_BIT_TEXT = bytes.maketrans(b"\x00\x01", b"01")
 
 
 def _rejects(frame: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:

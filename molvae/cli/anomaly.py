@@ -28,8 +28,9 @@ def anomaly_command(
     from molvae.device import resolve_device
     from molvae.models import load_model
 
-    texts, read_errors = read_texts(smiles, smiles_col=smiles_col)
-    frame = score_smiles(load_model(model_dir, resolve_device(device)), texts, read_errors, seed)
+    inputs = read_texts(smiles, smiles_col=smiles_col)
+    frame = score_smiles(load_model(model_dir, resolve_device(device)), inputs.texts, inputs.errors, seed,
+                         inputs.kinds)
     write_csv(frame, out)  # input_smiles echoes unparseable text verbatim: neutralized
     scored = int((frame["reason"] == "").sum())
     console.print(f"wrote {out}: {scored} scored, {len(frame) - scored} with a reason", markup=False,

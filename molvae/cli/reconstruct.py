@@ -33,9 +33,10 @@ def reconstruct_command(
     from molvae.device import resolve_device
     from molvae.models import load_model
 
-    texts, read_errors = read_texts(smiles, smiles_col=smiles_col)
+    inputs = read_texts(smiles, smiles_col=smiles_col)
     model = load_model(model_dir, resolve_device(device))
-    frame = reconstruct(model, FingerprintLibrary.open(library), texts, k, similarity, device, read_errors)
+    frame = reconstruct(model, FingerprintLibrary.open(library), inputs.texts, k, similarity, device,
+                        inputs.errors, inputs.kinds)
     write_csv(frame, out)  # input_smiles echoes unparseable text verbatim: neutralized
     console.print(f"wrote {out}", markup=False, soft_wrap=True)
     console.print_json(json.dumps(recovery(frame, k)))

@@ -30,6 +30,8 @@ def _device(model: VAE) -> torch.device:
 
 def _class_index(model: VAE, label: str | int) -> int:
     names = model.config.metadata.get("class_names", [])
+    if not isinstance(label, int) and label in names:  # a folder named "2" is class "2", wherever it sorts
+        return names.index(label)
     if isinstance(label, int) or str(label).isdigit():
         index = int(label)
         if not 0 <= index < model.condition_dim:

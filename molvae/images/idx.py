@@ -7,11 +7,12 @@ one big-endian uint32 per dimension, then the values in C order, big-endian.
 import gzip
 import os
 import struct
-import uuid
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from molvae.io import atomic_path
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -129,21 +130,13 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     payload = np.ascontiguousarray(array, dtype=_CODE_TO_DTYPE[code]).tobytes()
 
-    # open(..., "x") rather than tempfile.mkstemp: mkstemp creates mode 0600, which would
-    # survive the rename, while open() applies the umask like any other new file.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as raw:
-            if path.name.endswith(".gz"):
-                # mtime=0 keeps the output byte-identical across runs.
-                with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) as gz:
-                    gz.write(header)
-                    gz.write(payload)
-            else:
-                raw.write(header)
-                raw.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as raw:
+        if path.name.endswith(".gz"):
+            # mtime=0 keeps the output byte-identical across runs.
+            with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) as gz:
+                gz.write(header)
+                gz.write(payload)
+        else:
+            raw.write(header)
+            raw.write(payload)
     return path

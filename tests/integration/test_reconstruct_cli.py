@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from rdkit import Chem
 from typer.testing import CliRunner
 
 from molvae.cli.main import app
@@ -102,6 +103,23 @@ def test_ingest_train_build_reconstruct_generate(tmp_path):
     assert float(scores["anomaly_score"].iloc[10]) > pd.to_numeric(scores["anomaly_score"].iloc[:10]).max()
     assert float(scores["anomaly_percentile"].iloc[10]) == 100.0
     assert scores["domain"].iloc[10] == "high (unlike training)"
+
+    # SDF input is read as mol blocks: the same molecules score and rank as from SMILES.
+    blocks = [Chem.MolToMolBlock(Chem.MolFromSmiles(s)) for s in queries[:3]]
+    blocks.append("broken\n\n\nnot a mol block\n")
+    (tmp_path / "q.sdf").write_text("".join(f"{block}$$$$\n" for block in blocks))
+    from_sdf = run("anomaly", tmp_path / "m", "--smiles", tmp_path / "q.sdf", "-o", tmp_path / "s.csv",
+                   "--device", "cpu")
+    assert from_sdf.exit_code == 0, from_sdf.output
+    sdf_scores = pd.read_csv(tmp_path / "s.csv", keep_default_na=False)
+    assert sdf_scores["reason"].iloc[:3].tolist() == [""] * 3 and sdf_scores["reason"].iloc[3] != ""
+    assert sdf_scores["inchikey"].iloc[:3].tolist() == scores["inchikey"].iloc[:3].tolist()
+    ranked = run("reconstruct", tmp_path / "m", "--library", tmp_path / "lib", "--smiles", tmp_path / "q.sdf",
+                 "-o", tmp_path / "sdf_out.csv", "--k", "5", "--device", "cpu")
+    assert ranked.exit_code == 0, ranked.output
+    sdf_table = pd.read_csv(tmp_path / "sdf_out.csv", keep_default_na=False)
+    assert sdf_table["input_row"].tolist() == [1] * 5 + [2] * 5 + [3] * 5 + [4]
+    assert sdf_table["smiles"].iloc[:15].tolist() == table["smiles"].iloc[:15].tolist()
 
     path = run("interpolate", tmp_path / "m", queries[0], queries[1], "--library", tmp_path / "lib",
                "--steps", "8", "-o", tmp_path / "path.csv", "--device", "cpu")

@@ -2,6 +2,8 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from rdkit import Chem
 
@@ -42,6 +44,17 @@ def test_missing_properties_are_computed_and_cached(dataset, workers):
     assert reopened.ensure_properties("mw") == []
     parquet = dataset.folder / "molecules.parquet"
     assert reopened.manifest["files"]["molecules.parquet"] == sha256_file(parquet)
+
+
+def test_a_stored_smiles_that_does_not_parse_is_named(dataset):
+    parquet = dataset.folder / "molecules.parquet"
+    table = pq.read_table(parquet)
+    smiles = table.column("smiles").to_pylist()
+    smiles[3] = "C1CC("  # a damaged file: ingest never stores such a SMILES
+    column = table.schema.get_field_index("smiles")
+    pq.write_table(table.set_column(column, "smiles", pa.array(smiles)), parquet)
+    with pytest.raises(ValueError, match=r"molecule id 3 has a stored SMILES that does not parse \('C1CC\("):
+        MoleculeDataset(dataset.folder).ensure_properties(["mw"], workers=1, chunk_size=2)
 
 
 def test_a_level_adds_only_what_is_missing(dataset):

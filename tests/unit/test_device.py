@@ -25,7 +25,7 @@ def test_bad_names_and_missing_cuda(monkeypatch):
     with pytest.raises(ValueError, match="device must be one of"):
         resolve_device("tpu")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(RuntimeError, match="no CUDA device"):
+    with pytest.raises(ValueError, match="no CUDA device"):
         resolve_device("cuda")
     assert resolve_device("auto").type == "cpu"
 

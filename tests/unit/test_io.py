@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -16,6 +17,17 @@ def test_atomic_path_renames_only_on_success(tmp_path):
         raise RuntimeError("killed")
     assert target.read_text() == "done"
     assert [p.name for p in target.parent.iterdir()] == ["out.txt"]
+
+
+def test_written_files_follow_the_umask_like_any_new_file(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "a.json", {})
+        with atomic_path(tmp_path / "b.bin") as tmp:
+            tmp.write_bytes(b"x")
+    finally:
+        os.umask(old)
+    assert {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()} == {"a.json": 0o644, "b.bin": 0o644}
 
 
 def test_write_json(tmp_path):

@@ -80,6 +80,18 @@ def test_resume_refuses_a_different_model(tmp_path):
         Trainer(model(), config(), tmp_path / "empty").fit(toy_data(), resume=True)
 
 
+def test_resume_refuses_other_optimizer_settings_and_accepts_more_epochs(tmp_path):
+    Trainer(model(), config(epochs=1), tmp_path).fit(toy_data())
+    assert load_checkpoint(tmp_path).training["lr"] == config().lr
+    # The optimizer state would bring back the old rate silently; another batch size would
+    # shift the β schedule's steps.
+    changed = r"trained with lr=0\.001, batch_size=16; .*got lr=0\.01, batch_size=8"
+    with pytest.raises(ValueError, match=changed):
+        Trainer(model(), config(epochs=2, lr=1e-2, batch_size=8), tmp_path).fit(toy_data(), resume=True)
+    resumed = Trainer(model(), config(epochs=2, patience=3), tmp_path).fit(toy_data(), resume=True)
+    assert resumed.epochs_this_fit == 1
+
+
 class Poison(Callback):
     def __init__(self, trainer):
         self.trainer = trainer

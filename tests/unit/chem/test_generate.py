@@ -127,6 +127,14 @@ def test_around_leaves_the_seeds_out_unless_asked():
     assert 2 in set(frame["library_index"]) and stats["seeds_excluded"] == 0
 
 
+def test_seeds_take_turns_across_rounds():
+    # Two draws a round and six seeds: the later rounds must start where the earlier stopped.
+    seeds = ["CCO", "CCN", "CCC", "CCCl", "CCS", "CCF"]
+    request = GenerationRequest(n=12, mode="around", seeds=seeds, spread=1.0, batch_size=2, max_rounds=200)
+    frame, stats = generate_candidates(model(), library(), request, device="cpu")
+    assert stats["raw_samples"] >= 12 and set(frame["seed_smiles"]) == {standardize(s).smiles for s in seeds}
+
+
 def test_modes_and_their_columns(monkeypatch):
     seeds = ["CCO", "c1ccccc1"]
     request = GenerationRequest(n=4, mode="around", seeds=seeds, spread=1.0, batch_size=16)

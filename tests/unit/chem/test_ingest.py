@@ -82,6 +82,21 @@ def test_every_row_is_accounted_for_with_its_reason(tmp_path):
     assert molecules["id"].tolist() == [0, 1, 2, 3]
 
 
+def test_a_molecule_standardization_breaks_is_rejected_not_fatal(tmp_path):
+    # Parses and sanitizes, but the uncharger leaves a six-valent silicon: with full
+    # properties this once stopped the whole ingest, and with basic ones it was stored as a
+    # SMILES that RDKit cannot read back.
+    silicate = "F[Si-](F)(c1ccccc1)(c1ccccc1)c1ccccc1"
+    source = write_csv(tmp_path / "in.csv", ["CCO", silicate, "CCN"])
+    manifest = ingest([source], tmp_path / "ds", IngestSettings(properties="full"), workers=1)
+    assert (manifest["counts"]["accepted"], manifest["counts"]["rejected"]) == (2, 1)
+    table = rejects(tmp_path / "ds")
+    assert table["row"].tolist() == [2]
+    assert table["reason"].item().startswith("sanitization failed: after standardization: Explicit valence")
+    stored = MoleculeDataset(tmp_path / "ds").molecules()["smiles"].tolist()
+    assert stored == ["CCO", "CCN"] and all(Chem.MolFromSmiles(s) is not None for s in stored)
+
+
 def test_rejected_text_a_spreadsheet_would_run_is_neutralized(tmp_path):
     source = tmp_path / "formulas.csv"
     source.write_text('name,SMILES\n@id,=1+2\nm2,CCO\n')
@@ -135,6 +150,21 @@ def test_reingest_is_a_no_op_and_force_rebuilds(tmp_path):
     assert rebuilt["content_hash"] == first["content_hash"] and "up_to_date" not in rebuilt
     changed = ingest([source], tmp_path / "ds", IngestSettings(properties="none"), workers=1)
     assert "up_to_date" not in changed
+
+
+def test_a_damaged_dataset_is_rebuilt_not_reused(tmp_path):
+    source = write_csv(tmp_path / "in.csv", ["CCO", "CCN", "c1ccccc1"])
+    ingest([source], tmp_path / "ds", workers=1)
+    (tmp_path / "ds" / "fingerprints.npy").unlink()
+    again = ingest([source], tmp_path / "ds", workers=1)
+    assert not again.get("up_to_date") and len(MoleculeDataset(tmp_path / "ds").fingerprints) == 3
+    with (tmp_path / "ds" / "molecules.parquet").open("r+b") as handle:  # same size, one byte changed
+        handle.seek(10)
+        byte = handle.read(1)
+        handle.seek(10)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    assert not ingest([source], tmp_path / "ds", workers=1).get("up_to_date")
+    assert ingest([source], tmp_path / "ds", workers=1)["up_to_date"]
 
 
 def test_parallel_equals_serial(tmp_path):

@@ -31,6 +31,9 @@ MOSES_TEST = Path(__file__).resolve().parents[4] / "shared" / "datasets" / "mose
         ("CC[Xx]", UNPARSEABLE, "position 4"),
         ("c1cccc1", SANITIZATION_FAILED, "Can't kekulize"),
         ("N(C)(C)(C)(C)C", SANITIZATION_FAILED, "valence"),
+        # parses, but the uncharger makes a six-valent [SiH] that RDKit cannot read back
+        ("F[Si-](F)(c1ccccc1)(c1ccccc1)c1ccccc1", SANITIZATION_FAILED,
+         "after standardization: Explicit valence"),
         ("CCè" + "C" * 300, UNPARSEABLE, "character 'è' at position 3"),
         ("CC\tO", UNPARSEABLE, "position 3"),
     ],

@@ -40,6 +40,14 @@ def test_model_and_library_must_share_fingerprint_settings():
         check_compatible(model, library)
 
 
+def test_an_empty_library_is_an_error_not_missing_rows():
+    settings = FingerprintSettings(n_bits=256)
+    empty = FingerprintLibrary.from_packed(np.zeros((0, 32), np.uint8), settings=settings)
+    model = VAE(molecular_config("vae", settings, latent_dim=2, hidden_dims=(8,)))
+    with pytest.raises(ValueError, match="the library is empty"):
+        reconstruct(model, empty, ["CCO", "CCN"], k=2, device="cpu")
+
+
 def test_a_rejected_input_leaves_the_others_integer_ranks(tmp_path):
     settings = FingerprintSettings(n_bits=256)
     bits = (np.random.default_rng(0).random((6, 256)) < 0.1).astype(np.uint8)

@@ -39,6 +39,8 @@ def test_filters_give_every_left_out_row_its_first_failing_reason():
     assert rejected["reason"].tolist() == ["2 alerts > --max-alerts 1", "mw 44.1 outside [45.0, 100.0]"]
     with pytest.raises(ValueError, match="cannot filter on 'logp'"):
         apply_filters(frame(), ranges={"logp": (0, 1)})
+    with pytest.raises(ValueError, match="cannot filter on 'inchikey': not a numeric candidate column"):
+        apply_filters(frame(), ranges={"inchikey": (0, 1)})
 
 
 def test_rank_score_matches_its_documented_formula():

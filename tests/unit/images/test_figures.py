@@ -141,6 +141,15 @@ def test_sample_figure_cvae_single_label(tmp_path):
     assert _png_size(out) == _grid_size(5, ncol=5, label_chars=1)
 
 
+def test_a_class_folder_named_by_a_number_is_found_by_its_name(tmp_path):
+    # Folders 0..10 sort as text: "2" is the fourth class, not the third.
+    names = ("0", "1", "10", "2")
+    model = VAE(image_config("cvae", names, latent_dim=2, hidden_dims=(16,))).eval()
+    assert figures.sample_figure(model, tmp_path / "2.png", n=2, label="2")["classes"] == ["2"]
+    # An int is a position.
+    assert figures.sample_figure(model, tmp_path / "i.png", n=2, label=2)["classes"] == ["10"]
+
+
 @pytest.mark.parametrize("index", [1, "1"])
 def test_sample_figure_label_by_index_matches_label_by_name(tmp_path, index):
     model = _model("cvae")

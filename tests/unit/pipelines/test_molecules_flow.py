@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import rdkit
@@ -12,7 +13,9 @@ def dataset_folder(tmp_path, name, sha256, properties, rdkit_version=rdkit.__ver
     folder.mkdir()
     identity = {"inputs": [{"name": "train.csv", "sha256": sha256}], "settings": {"properties": properties},
                 "ingest_format": INGEST_FORMAT, "rdkit_version": rdkit_version}
-    (folder / "manifest.json").write_text(json.dumps({"identity": identity}))
+    (folder / "molecules.parquet").write_bytes(b"rows")
+    files = {"molecules.parquet": hashlib.sha256(b"rows").hexdigest()}
+    (folder / "manifest.json").write_text(json.dumps({"identity": identity, "files": files}))
     return folder
 
 
@@ -24,6 +27,8 @@ def test_a_dataset_folder_is_valid_only_for_the_input_and_properties_that_made_i
     assert not ingested_from("aaa", "basic")(tmp_path / "gone")
     older = dataset_folder(tmp_path, "old", "aaa", "basic", rdkit_version="2019.03.1")
     assert not ingested_from("aaa", "basic")(older)  # standardized by another RDKit
+    (folder / "molecules.parquet").write_bytes(b"damaged")
+    assert not ingested_from("aaa", "basic")(folder)  # a file no longer matches its digest
 
 
 def test_a_library_folder_is_valid_only_for_the_dataset_it_was_built_from(tmp_path):

@@ -27,6 +27,17 @@ def test_embedded_default_is_sqlite_with_local_artifacts(store):
     assert [f.path for f in tracking.client().list_artifacts(run_id, "files")] == ["files/a.txt"]
 
 
+def test_registering_the_model_leaves_the_run_running_until_the_flow_ends(store):
+    run_id = tracking.start_run("exp", "r")
+    for folder in ("model", "library"):
+        (store / folder).mkdir()
+        (store / folder / "file.txt").write_text(folder)
+    assert tracking.log_model(run_id, store / "model", store / "library", "m") == "1"
+    assert tracking.client().get_run(run_id).info.status == "RUNNING"
+    tracking.end_run(run_id)
+    assert tracking.client().get_run(run_id).info.status == "FINISHED"
+
+
 def test_dataset_manifests_are_logged_as_inputs_with_their_digest(store):
     run_id = tracking.start_run("exp", "r")
     manifest = {
