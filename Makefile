@@ -13,8 +13,9 @@ setup: $(STAMP)
 # Re-run only when the dependencies change. torch==2.13.0 first when none is present: a bare
 # torch requirement would pull the newest build (multi-GB CUDA on PyPI's Linux wheels); the
 # pinned one comes from pip's configured index (README "Install"); an installed torch is kept.
+# A venv whose creation failed half-way (no ensurepip) has a python but no pip: it starts over.
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip --version >/dev/null 2>&1 || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV); }
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@

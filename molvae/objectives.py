@@ -103,8 +103,15 @@ def negative_elbo(model: VAE, x: torch.Tensor, condition: torch.Tensor | None = 
     -------
     (neg_elbo, recon, kl), each of shape (n,), in nats.
     """
+    return _negative_elbo_of(model, x, condition, model.encode(x, condition), n_samples, generator)
+
+
+def _negative_elbo_of(model: VAE, x: torch.Tensor, condition: torch.Tensor | None,
+                      posterior: tuple[torch.Tensor, torch.Tensor], n_samples: int,
+                      generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # negative_elbo for an already encoded posterior (μ, log σ²), so callers encode once.
     config = model.config.objective
-    mu, logvar = model.encode(x, condition)
+    mu, logvar = posterior
     kl = kl_standard_normal(mu, logvar).sum(dim=1)
     recon = torch.zeros_like(kl)
     for _ in range(n_samples):
@@ -161,13 +168,14 @@ def summarize_elbo(model: VAE, batches: Iterable[tuple[torch.Tensor, torch.Tenso
     sums = {"neg_elbo": 0.0, "recon": 0.0, "kl": 0.0, "iwae": 0.0}
     means, n = [], 0
     for x, c in batches:
-        neg_elbo, recon, kl = negative_elbo(model, x, c, 1, generator)
+        posterior = model.encode(x, c)
+        neg_elbo, recon, kl = _negative_elbo_of(model, x, c, posterior, 1, generator)
         sums["neg_elbo"] += neg_elbo.sum().item()
         sums["recon"] += recon.sum().item()
         sums["kl"] += kl.sum().item()
         if iwae_k:
             sums["iwae"] += iwae_nll(model, x, c, iwae_k, generator).sum().item()
-        means.append(model.encode(x, c)[0].float().cpu())
+        means.append(posterior[0].float().cpu())
         n += len(x)
     active = int((torch.cat(means).var(dim=0) > 0.01).sum()) if n > 1 else 0
     count = max(1, n)

@@ -196,6 +196,15 @@ def test_dockerfile_base_image_torch_and_user(dockerfile):
     assert dockerfile[-1] == 'CMD ["molvae", "--help"]'
 
 
+def test_the_worker_image_runs_the_prefect_version_of_the_server_image(dockerfile, services):
+    # Prefect does not support a client newer than its server; both sides pin one version.
+    (spec,) = [ln.split("=", 1)[1] for ln in dockerfile if ln.startswith("ARG PREFECT_SPEC=")]
+    assert re.fullmatch(r"prefect==\d+\.\d+\.\d+", spec)
+    assert any("pip install" in ln and '"$PREFECT_SPEC"' in ln for ln in dockerfile)
+    server_image = services["prefect-server"]["image"]
+    assert server_image == f"prefecthq/prefect:{spec.removeprefix('prefect==')}-python3.11"
+
+
 def test_repo_location_is_shared_by_dockerfile_prefect_yaml_and_compose(
     dockerfile, prefect_project, services
 ):
@@ -231,7 +240,9 @@ def test_mlflow_server_command(services, env_example):
     assert flag_value(args, "--app-name") == "basic-auth"
     assert "--serve-artifacts" in args
     assert flag_value(args, "--artifacts-destination") == "/mlartifacts"
-    assert flag_value(args, "--backend-store-uri").startswith("postgresql://")
+    # The store URI carries the database password, so it is in the environment, not the command.
+    assert "--backend-store-uri" not in args and not any("${POSTGRES_PASSWORD}" in a for a in args)
+    assert environment(mlflow)["MLFLOW_BACKEND_STORE_URI"].startswith("postgresql://")
     assert flag_value(args, "--host") == "0.0.0.0"
     assert "/mlartifacts" in {v.split(":")[1] for v in mlflow["volumes"]}
     # The worker reaches MLflow as http://mlflow:5000: that Host header must be allowed

@@ -3,7 +3,7 @@ import torch
 
 from molvae.latent import anomaly_score, inpaint, interpolate, lerp, sample_prior, slerp, variations
 from molvae.models import VAE, VAEConfig
-from molvae.objectives import negative_elbo
+from molvae.objectives import iwae_nll, negative_elbo
 
 
 @pytest.fixture
@@ -47,7 +47,8 @@ def test_variations_spread(model):
     same = variations(model, x, 4, spread=0.0)
     assert torch.allclose(same, reconstruct(model, x).expand(4, -1), atol=1e-5)
     spread = variations(model, x, 50, spread=2.0, generator=torch.Generator().manual_seed(0))
-    assert spread.std(dim=0).mean() > 0
+    narrow = variations(model, x, 50, spread=0.2, generator=torch.Generator().manual_seed(0))
+    assert spread.std(dim=0).mean() > 3 * narrow.std(dim=0).mean() > 0
     with pytest.raises(ValueError, match="spread"):
         variations(model, x, 2, spread=-1)
 
@@ -77,7 +78,8 @@ def test_anomaly_scores(model):
     elbo = anomaly_score(model, x, n_samples=10, generator=gen)
     expected = negative_elbo(model, x, n_samples=10, generator=torch.Generator().manual_seed(0))[0]
     assert torch.allclose(elbo, expected)
-    iwae = anomaly_score(model, x, method="iwae", k=500, generator=gen)
+    iwae = anomaly_score(model, x, method="iwae", k=500, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(iwae, iwae_nll(model, x, k=500, generator=torch.Generator().manual_seed(1)))
     assert iwae.shape == (6,) and (iwae <= elbo + 0.5).all()
     with pytest.raises(ValueError, match="method"):
         anomaly_score(model, x, method="mahalanobis")

@@ -3,8 +3,8 @@ import pytest
 from rdkit import Chem
 
 from molvae.chem import reconstruct
-from molvae.chem.anomaly import domain, percentile, reference_quantiles, score_smiles
-from molvae.chem.fingerprints import FingerprintSettings
+from molvae.chem.anomaly import domain, fingerprint_scores, percentile, reference_quantiles, score_smiles
+from molvae.chem.fingerprints import FingerprintSettings, morgan_packed
 from molvae.models import VAE
 from molvae.models.molecular import ConditionScaler, molecular_config
 
@@ -29,7 +29,14 @@ def test_scoring_needs_a_reference_and_keeps_input_order():
     frame = score_smiles(model, ["CCO", "C1CC(", "c1ccccc1O"], read_errors=None)
     assert frame["input_row"].tolist() == [1, 2, 3]
     assert frame["reason"].tolist()[1].startswith("unparseable") and frame["reason"][0] == ""
-    assert frame["anomaly_score"][0] > 0 and 0 <= frame["anomaly_percentile"][2] <= 100
+    # Each accepted row carries its own molecule's score and percentile, in input order.
+    settings = FingerprintSettings(n_bits=256)
+    packed = morgan_packed([Chem.MolFromSmiles("CCO"), Chem.MolFromSmiles("c1ccccc1O")], settings)
+    expected = fingerprint_scores(model, packed)
+    assert expected[0] != pytest.approx(expected[1])
+    np.testing.assert_allclose(frame["anomaly_score"][[0, 2]].astype(float), expected, rtol=1e-6)
+    np.testing.assert_allclose(frame["anomaly_percentile"][[0, 2]].astype(float),
+                               percentile(expected, model.config.metadata["anomaly_reference"]))
 
 
 def test_a_conditional_model_rejects_an_input_whose_condition_cannot_be_computed(monkeypatch):

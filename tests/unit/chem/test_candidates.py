@@ -4,7 +4,7 @@ import pytest
 import torch
 from rdkit import Chem
 
-from molvae.chem.anomaly import REFERENCE_KEY, fingerprint_scores, reference_quantiles
+from molvae.chem.anomaly import REFERENCE_KEY, fingerprint_scores, percentile, reference_quantiles
 from molvae.chem.candidates import annotate_candidates, in_training_set
 from molvae.chem.fingerprints import FingerprintSettings, morgan_packed
 from molvae.chem.search import FingerprintLibrary
@@ -40,8 +40,8 @@ def generated(indices, lib):
 
 
 def test_annotation_adds_novelty_properties_domain_and_provenance():
-    lib, train = library(SMILES), library(SMILES[:3])
-    frame = annotate_candidates(generated(np.array([2, 3, 4]), lib), lib, model(), train=train,
+    lib, train, vae = library(SMILES), library(SMILES[:3]), model()
+    frame = annotate_candidates(generated(np.array([2, 3, 4]), lib), lib, vae, train=train,
                                 model_name="m", run_id="r")
     assert frame["novel"].tolist() == [False, True, True]
     assert frame["nearest_train_similarity"].iloc[0] == 1.0
@@ -51,7 +51,12 @@ def test_annotation_adds_novelty_properties_domain_and_provenance():
     paracetamol = frame.iloc[1]
     assert paracetamol["mw"] == pytest.approx(151.165, abs=0.01) and paracetamol["hbd"] == 2
     assert "Brenk" in frame["alerts"].iloc[2]  # a quinone
-    assert frame["ad_percentile"].between(0, 100).all() and frame["ad_score"].gt(0).all()
+    # Each candidate's domain score is the model's score of that retrieved molecule.
+    expected = fingerprint_scores(vae, np.asarray(lib.packed[[2, 3, 4]]))
+    np.testing.assert_allclose(frame["ad_score"], expected, rtol=1e-6)
+    reference = vae.config.metadata[REFERENCE_KEY]
+    np.testing.assert_allclose(frame["ad_percentile"], percentile(expected, reference))
+    assert len(set(expected.round(3))) == 3
     assert (frame["model"] == "m").all() and (frame["run_id"] == "r").all()
 
 

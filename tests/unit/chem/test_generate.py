@@ -127,6 +127,19 @@ def test_around_leaves_the_seeds_out_unless_asked():
     assert 2 in set(frame["library_index"]) and stats["seeds_excluded"] == 0
 
 
+def test_temperature_and_spread_set_how_far_draws_go():
+    # At 0 every draw is the same point (the prior's centre, or the seed): decoded to its mean
+    # (no Bernoulli sampling), one molecule.
+    cold = GenerationRequest(n=1, temperature=0.0, batch_size=32, hubness=0, decode="mean")
+    warm = GenerationRequest(n=1, temperature=1.0, batch_size=32, hubness=0, decode="mean")
+    assert generate_candidates(model(), library(), cold, device="cpu")[1]["raw_unique"] == 1
+    assert generate_candidates(model(), library(), warm, device="cpu")[1]["raw_unique"] > 4
+    around = {"n": 1, "mode": "around", "seeds": ["CCO"], "batch_size": 32, "hubness": 0, "decode": "mean"}
+    still, moving = GenerationRequest(**around, spread=0.0), GenerationRequest(**around, spread=1.0)
+    assert generate_candidates(model(), library(), still, device="cpu")[1]["raw_unique"] == 1
+    assert generate_candidates(model(), library(), moving, device="cpu")[1]["raw_unique"] > 4
+
+
 def test_seeds_take_turns_across_rounds():
     # Two draws a round and six seeds: the later rounds must start where the earlier stopped.
     seeds = ["CCO", "CCN", "CCC", "CCCl", "CCS", "CCF"]
