@@ -5,9 +5,9 @@ import gzip
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from reading import read_all
 
 from molvae.chem.readers import iter_records
+from tests.unit.chem.reading import read_all
 
 
 def test_parquet_columns_nulls_and_ids(tmp_path):

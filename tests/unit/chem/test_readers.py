@@ -5,9 +5,9 @@ import pickle
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reading import mol_block, read_all
 
 from molvae.chem.readers import RawRecord, detect_format, iter_records
+from tests.unit.chem.reading import mol_block, read_all
 
 
 @pytest.mark.parametrize(

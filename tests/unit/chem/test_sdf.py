@@ -1,7 +1,8 @@
 """SDF records: mol blocks kept as text, titles as ids, every record counted."""
 
 from rdkit import Chem
-from reading import mol_block, read_all
+
+from tests.unit.chem.reading import mol_block, read_all
 
 
 def test_sdf_records_keep_mol_blocks_and_titles(tmp_path):

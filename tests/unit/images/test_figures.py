@@ -9,7 +9,7 @@ from PIL import Image
 from molvae.images import figures
 from molvae.images.datasets import ImageSet
 from molvae.images.experiment import image_config, pixels
-from molvae.latent import anomaly_score
+from molvae.latent import anomaly_score, interpolate
 from molvae.models.core import VAE
 from molvae.stats import auroc
 
@@ -129,6 +129,14 @@ def test_sample_figure_cvae_draws_a_row_per_class(tmp_path, grids):
     (drawn,) = grids
     assert drawn.shape == (12, 784)
     assert drawn.min() >= 0 and drawn.max() <= 1
+    # At temperature 0 each row is the prior's centre decoded under its own class.
+    model = _model("cvae")
+    figures.sample_figure(model, tmp_path / "centre.png", n=6, temperature=0.0)
+    centre = grids[-1]
+    with torch.no_grad():
+        expected = model.mean_output(model.decode(torch.zeros(3, 2), torch.eye(3)))
+    assert torch.allclose(centre, expected.repeat_interleave(2, dim=0), atol=1e-6)
+    assert not torch.allclose(centre[0], centre[2], atol=1e-3)  # the classes decode differently
 
 
 def test_sample_figure_cvae_single_label(tmp_path):
@@ -177,11 +185,11 @@ def test_sample_figure_bad_label(tmp_path, label, message):
 
 @pytest.mark.parametrize("kind", ["vae", "cvae"])
 @pytest.mark.parametrize("method", ["lerp", "slerp"])
-def test_interpolation_figure(tmp_path, kind, method):
+def test_interpolation_figure(tmp_path, grids, kind, method):
     out = tmp_path / "interp.png"
+    model, images = _model(kind), _images(10)
 
-    result = figures.interpolation_figure(_model(kind), _images(10), out, pairs=3, steps=5,
-                                          method=method)
+    result = figures.interpolation_figure(model, images, out, pairs=3, steps=5, method=method)
 
     assert set(result) == {"pairs", "steps", "method"}
     assert (result["steps"], result["method"]) == (5, method)
@@ -189,6 +197,13 @@ def test_interpolation_figure(tmp_path, kind, method):
     assert all(len(pair) == 2 and all(0 <= i < 10 for i in pair) for pair in result["pairs"])
     assert json.loads(out.with_suffix(".json").read_text()) == result
     assert _png_size(out) == _grid_size(15, ncol=5)
+    # Each row is the decoded path of its pair by the method asked for (the first input's class).
+    x, one_hot = pixels(images), torch.eye(len(NAMES))[images.labels]
+    expected = []
+    for a, b in result["pairs"]:
+        c = None if kind == "vae" else one_hot[a]
+        expected.append(interpolate(model, x[a], x[b], 5, method, c))
+    assert torch.allclose(grids[-1], torch.cat(expected), atol=1e-6)
 
 
 # variations_figure
