@@ -213,6 +213,7 @@ class Trainer:
                              + "; resume with the same settings (got "
                              + ", ".join(f"{k}={new}" for k, (new, _) in changed.items())
                              + ") or train into a new folder")
+        state.training = self._kept_settings()  # a checkpoint from before they were recorded gains them
         self.model.load_state_dict(state.model)
         self.optimizer.load_state_dict(state.optimizer)
         torch.set_rng_state(state.torch_rng)

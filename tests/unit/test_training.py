@@ -90,6 +90,12 @@ def test_resume_refuses_other_optimizer_settings_and_accepts_more_epochs(tmp_pat
         Trainer(model(), config(epochs=2, lr=1e-2, batch_size=8), tmp_path).fit(toy_data(), resume=True)
     resumed = Trainer(model(), config(epochs=2, patience=3), tmp_path).fit(toy_data(), resume=True)
     assert resumed.epochs_this_fit == 1
+    # A checkpoint from before the settings were recorded resumes, and records them from then on.
+    payload = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    del payload["training"]
+    torch.save(payload, tmp_path / "checkpoint.pt")
+    Trainer(model(), config(epochs=3), tmp_path).fit(toy_data(), resume=True)
+    assert load_checkpoint(tmp_path).training["batch_size"] == 16
 
 
 class Poison(Callback):
